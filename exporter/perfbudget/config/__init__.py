@@ -1,0 +1,16 @@
+"""Typed, strict configuration: `load_config(path)` gives a whole valid `Config` or a `ConfigError`."""
+
+from .errors import ConfigError, format_validation_error, key_path
+from .loader import API_TOKEN_ENV, CONFIG_ENV, load_config, read_yaml_mapping
+from .model import Config
+
+__all__ = [
+    "API_TOKEN_ENV",
+    "CONFIG_ENV",
+    "Config",
+    "ConfigError",
+    "format_validation_error",
+    "key_path",
+    "load_config",
+    "read_yaml_mapping",
+]

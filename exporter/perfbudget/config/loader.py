@@ -1,0 +1,89 @@
+"""Load a configuration: YAML file (or the embedded defaults) -> environment overrides -> validation.
+
+Nothing is half-applied: either a whole valid `Config` comes back or `ConfigError` lists every problem.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import ConfigError, format_validation_error
+from .model import Config
+
+# Environment variable -> key path it overrides. The documented, stable names (DESIGN.md).
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "PERFBUDGET_DATA_DIR": ("data_dir",),
+    "PERFBUDGET_SITE_ROOT": ("site_root",),
+    "PERFBUDGET_RATE_LIMIT": ("beacons", "rate_limit"),
+    "PERFBUDGET_LISTEN_ADDRESS": ("server", "listen_address"),
+    "PERFBUDGET_WORKERS": ("server", "workers"),
+    "PERFBUDGET_BUDGETS": ("budgets_file",),
+}
+API_TOKEN_ENV = "PERFBUDGET_API_TOKEN"
+CONFIG_ENV = "PERFBUDGET_CONFIG"
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (an empty file is an empty mapping)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: (top level): the file must hold a mapping of keys, not {type(data).__name__}"])
+    return data
+
+
+def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = data
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[path[-1]] = value
+
+
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """The configuration from `path` (or $PERFBUDGET_CONFIG, or the embedded defaults), with env overrides."""
+    env = os.environ if env is None else env
+    if path is None and env.get(CONFIG_ENV):
+        path = env[CONFIG_ENV]
+    source = str(path) if path is not None else "embedded defaults"
+    data: dict[str, Any] = read_yaml_mapping(Path(path)) if path is not None else {}
+
+    env_keys: dict[tuple[str, ...], str] = {}
+    for name, key in ENV_OVERRIDES.items():
+        if env.get(name):
+            _set(data, key, env[name])
+            env_keys[key] = name
+    token = env.get(API_TOKEN_ENV)
+    if token:
+        auth = data.setdefault("auth", {})
+        if isinstance(auth, dict):
+            tokens = auth.setdefault("tokens", [])
+            if isinstance(tokens, list):
+                tokens.append({"name": "env", "token": token})
+                env_keys[("auth", "tokens", len(tokens) - 1)] = API_TOKEN_ENV  # type: ignore[assignment]
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc, env_keys)) from None

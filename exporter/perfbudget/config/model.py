@@ -1,0 +1,30 @@
+"""The root configuration: every section with its defaults, as `perfbudget serve` runs with no file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from .auth import AuthConfig
+from .base import StrictModel
+from .otlp import OtlpConfig
+from .playbooks import ActionsConfig, PlaybooksConfig
+from .web import BeaconsConfig, RoutesConfig, ServerConfig
+
+
+class Config(StrictModel):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    beacons: BeaconsConfig = Field(default_factory=BeaconsConfig)
+    routes: RoutesConfig = Field(default_factory=RoutesConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    otlp: OtlpConfig = Field(default_factory=OtlpConfig)
+    playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    # The budgets file; the bundled budgets.yaml when unset.
+    budgets_file: Path | None = None
+    # Where the audit log and the summary's snapshots live (PERFBUDGET_DATA_DIR).
+    data_dir: Path = Path("data")
+    # The site's static files (PERFBUDGET_SITE_ROOT): the directory actions may change when
+    # actions.allowed_dirs names none.
+    site_root: Path | None = None

@@ -1,0 +1,153 @@
+"""Every Prometheus metric perfbudget exposes, declared once, on an injected registry.
+
+Under the production server each worker writes its samples to mmap files in PROMETHEUS_MULTIPROC_DIR
+(client_python's multiprocess mode, chosen by that variable before prometheus_client is imported);
+`/metrics` then builds a fresh registry with a `MultiProcessCollector` per scrape, so counts are exact
+across workers.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from . import __version__
+from .vitals import VITALS
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SIZE_BUCKETS = (64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
+
+#: Rejection reasons, the only values the `reason` label takes (bounded by construction).
+REJECT_REASONS = (
+    "invalid_json",
+    "body_too_large",
+    "batch_too_large",
+    "not_an_object",
+    "unknown_metric",
+    "fid_retired",
+    "missing_id",
+    "invalid_value",
+    "value_out_of_range",
+    "origin_not_allowed",
+    "rate_limited",
+)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+class Metrics:
+    """The exporter's metrics. Build one per app with the registry to register them on."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        bucket_edges: Mapping[str, tuple[float, ...]],
+        extra_labels: tuple[str, ...] = (),
+    ) -> None:
+        labels = ("route", "device", *extra_labels)
+        self.labelnames = labels
+        self.vitals: dict[str, Histogram] = {
+            vital.name: Histogram(
+                vital.metric,
+                f"{vital.description} Real-user {vital.name} per page load"
+                + (" in seconds." if vital.unit == "s" else " (unitless)."),
+                labels,
+                buckets=bucket_edges[vital.name],
+                registry=registry,
+            )
+            for vital in VITALS.values()
+        }
+        self.reports_accepted = Counter(
+            "perfbudget_reports_accepted_total",
+            "Web Vitals reports accepted and observed, by vital.",
+            ["metric"],
+            registry=registry,
+        )
+        self.reports_rejected = Counter(
+            "perfbudget_reports_rejected_total",
+            "Web Vitals reports (or whole beacons) refused, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.reports_duplicate = Counter(
+            "perfbudget_reports_duplicate_total",
+            "Reports for an (id, metric) pair already observed: later updates and repeats, not observed again.",
+            ["metric"],
+            registry=registry,
+        )
+        self.beacon_requests = Counter(
+            "perfbudget_beacon_requests_total",
+            "Beacon requests answered, by HTTP status code.",
+            ["code"],
+            registry=registry,
+        )
+        self.beacon_size = Histogram(
+            "perfbudget_beacon_request_size_bytes",
+            "Size of beacon request bodies in bytes.",
+            buckets=SIZE_BUCKETS,
+            registry=registry,
+        )
+        self.route_overflow = Counter(
+            "perfbudget_route_overflow_total",
+            "Reports counted under route=\"other\" because the distinct route cap was reached.",
+            registry=registry,
+        )
+        self.alerts_received = Counter(
+            "perfbudget_alerts_received_total",
+            "Alerts received from Alertmanager's webhook, by alert status.",
+            ["status"],
+            registry=registry,
+        )
+        self.playbook_runs = Counter(
+            "perfbudget_playbook_runs_total",
+            "Playbook runs finished, by playbook, mode and outcome.",
+            ["playbook", "mode", "outcome"],
+            registry=registry,
+        )
+        self.otlp_exports = Counter(
+            "perfbudget_otlp_exports_total",
+            "OTLP metric export attempts, by outcome (success, failure).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.otlp_failed_points = Counter(
+            "perfbudget_otlp_failed_data_points_total",
+            "Data points in OTLP exports that failed (collector down, slow or refusing).",
+            registry=registry,
+        )
+        self.config_reload_successful = Gauge(
+            "perfbudget_config_last_reload_successful",
+            "Whether the last configuration load or reload succeeded (1) or failed (0).",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.config_reload_timestamp = Gauge(
+            "perfbudget_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load or reload.",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.build_info = Gauge(
+            "perfbudget_build_info",
+            "perfbudget's version and the Python it runs on; the value is always 1.",
+            ["version", "python_version"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+
+
+def scrape_registry(app_registry: CollectorRegistry) -> CollectorRegistry:
+    """The registry to render for one scrape: every worker's samples in multiprocess mode, else the app's."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return app_registry
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    return registry
