@@ -1,0 +1,201 @@
+"""Which LCP images, INP targets and scripts, and CLS shift targets the beacons blame most, per route.
+
+These are unbounded strings (URLs, CSS selectors), so they never become metric labels. Each worker keeps
+a Space-Saving top-K per (kind, route) in memory (fixed size however many distinct values arrive) and
+writes it to `data_dir/attribution/<pid>.json` every few seconds; readers merge every worker's file,
+and the files survive restarts, so what was reported is not lost when the exporter restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .pages import url_path
+
+KINDS = ("lcp.url", "lcp.target", "inp.target", "inp.script", "cls.target")
+MAX_VALUE_LENGTH = 300
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return value[:MAX_VALUE_LENGTH]
+    return None
+
+
+def _resource(value: Any) -> str | None:
+    """A resource URL without its query string (cache busters would split one image into many)."""
+    text = _text(value)
+    if text is None or text.startswith("data:"):
+        return None
+    base = text.split("#", 1)[0].split("?", 1)[0]
+    if base.startswith(("http://", "https://")):
+        scheme_end = base.index("//") + 2
+        slash = base.find("/", scheme_end)
+        return base[:scheme_end] + (base[scheme_end:] if slash < 0 else base[scheme_end:slash] + url_path(base[slash:]))
+    return base
+
+
+def extract(vital: str, attribution: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, value) pairs from one report's attribution; field names of web-vitals v3 to v6 accepted."""
+    out: list[tuple[str, str]] = []
+    if vital == "LCP":
+        url = _resource(attribution.get("url"))
+        if url is None and isinstance(attribution.get("lcpEntry"), dict):
+            url = _resource(attribution["lcpEntry"].get("url"))
+        target = _text(attribution.get("target")) or _text(attribution.get("element"))
+        if url:
+            out.append(("lcp.url", url))
+        if target:
+            out.append(("lcp.target", target))
+    elif vital == "INP":
+        target = _text(attribution.get("interactionTarget")) or _text(attribution.get("eventTarget"))
+        if target:
+            out.append(("inp.target", target))
+        script = attribution.get("longestScript")
+        if isinstance(script, dict):
+            entry = script.get("entry") if isinstance(script.get("entry"), dict) else script
+            source = _resource(entry.get("sourceURL")) or _resource(entry.get("url")) or _text(entry.get("invoker"))
+            if source:
+                out.append(("inp.script", source))
+    elif vital == "CLS":
+        target = _text(attribution.get("largestShiftTarget"))
+        if target:
+            out.append(("cls.target", target))
+    return out
+
+
+class SpaceSaving:
+    """Metwally et al.'s Space-Saving top-K: at most `k` counters; a newcomer replaces the smallest."""
+
+    __slots__ = ("counts", "k")
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.counts: dict[str, int] = {}
+
+    def add(self, value: str, count: int = 1) -> None:
+        counts = self.counts
+        if value in counts:
+            counts[value] += count
+        elif len(counts) < self.k:
+            counts[value] = count
+        else:
+            smallest = min(counts, key=counts.__getitem__)
+            counts[value] = counts.pop(smallest) + count
+
+
+class AttributionStore:
+    def __init__(self, directory: Path | None, k: int, flush_seconds: float = 5.0) -> None:
+        self.k = k
+        self._dir = directory
+        self._tables: dict[tuple[str, str], SpaceSaving] = {}
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._flush_seconds = flush_seconds
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def record(self, vital: str, route: str, attribution: dict[str, Any]) -> None:
+        pairs = extract(vital, attribution)
+        if not pairs:
+            return
+        with self._lock:
+            for kind, value in pairs:
+                table = self._tables.get((kind, route))
+                if table is None:
+                    table = self._tables[(kind, route)] = SpaceSaving(self.k)
+                table.add(value)
+            self._dirty = True
+
+    def top(self, kind: str, route: str | None = None, limit: int | None = None) -> list[tuple[str, int]]:
+        """Most-blamed values of `kind` on `route` (every route when None), merged across workers."""
+        merged: dict[str, int] = {}
+        for (k, r), counts in self._all_tables():
+            if k == kind and (route is None or r == route):
+                for value, count in counts.items():
+                    merged[value] = merged.get(value, 0) + count
+        ranked = sorted(merged.items(), key=lambda item: (-item[1], item[0]))
+        return ranked[: limit or self.k]
+
+    def _all_tables(self) -> Iterable[tuple[tuple[str, str], dict[str, int]]]:
+        with self._lock:
+            mine = [(key, dict(table.counts)) for key, table in self._tables.items()]
+        yield from mine
+        if self._dir is None or not self._dir.is_dir():
+            return
+        own = self._file().name
+        for path in self._dir.glob("*.json"):
+            if path.name == own:
+                continue
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # a file being replaced or a foreign file: skip, never fail a reader
+            for row in data.get("tables", []):
+                yield (row["kind"], row["route"]), row["counts"]
+
+    def _file(self) -> Path:
+        assert self._dir is not None
+        return self._dir / f"{os.getpid()}.json"
+
+    def flush(self) -> None:
+        if self._dir is None or not self._dirty:
+            return
+        with self._lock:
+            rows = [{"kind": k, "route": r, "counts": t.counts.copy()} for (k, r), t in self._tables.items()]
+            self._dirty = False
+        self._dir.mkdir(parents=True, exist_ok=True)
+        target = self._file()
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"written": time.time(), "tables": rows}))
+        os.replace(tmp, target)
+
+    def start(self) -> None:
+        if self._dir is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="perfbudget-attribution", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._flush_seconds):
+            try:
+                self.flush()
+            except OSError:
+                pass  # a full disk must not kill the thread; the next flush retries
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
+
+
+def compact(directory: Path, k: int) -> None:
+    """Merge every worker file of earlier runs into one top-k per table, so files do not pile up."""
+    if not directory.is_dir():
+        return
+    merged: dict[tuple[str, str], dict[str, int]] = {}
+    files = sorted(directory.glob("*.json"))
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for row in data.get("tables", []):
+            table = merged.setdefault((row["kind"], row["route"]), {})
+            for value, count in row["counts"].items():
+                table[value] = table.get(value, 0) + count
+    rows = [
+        {"kind": kind, "route": route, "counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])[:k])}
+        for (kind, route), counts in merged.items()
+    ]
+    tmp = directory / "merged.tmp"
+    tmp.write_text(json.dumps({"written": time.time(), "tables": rows}))
+    os.replace(tmp, directory / "merged.json")
+    for path in files:
+        if path.name != "merged.json":
+            path.unlink(missing_ok=True)

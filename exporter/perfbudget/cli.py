@@ -1,0 +1,31 @@
+"""The `perfbudget` command: serve | check | generate | playbooks ..."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perfbudget",
+        description="Real-user Core Web Vitals and performance budgets for Prometheus, Grafana and Alertmanager.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Each command module adds its own subparser and sets `func` (argparse.Namespace -> exit code).
+    from . import cli_serve
+
+    cli_serve.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The hot path: validated beacon items -> dedup -> route and device -> Prometheus (+ OTLP, + attribution).
+
+It runs for every page view of every user, so everything that can be decided once is decided in
+`__init__`: label children are cached per label set, routes are matched by one compiled regex and cached,
+and the cross-worker dedup table is consulted once per beacon, not once per report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .beacons import Rejection, Report, validate
+from .dedup import SeenTable, fingerprint
+from .metrics import Metrics
+from .pages import RouteNormalizer, device_class
+
+NAVIGATION_TYPES = frozenset(
+    {"navigate", "reload", "back-forward", "back-forward-cache", "prerender", "restore"}
+)
+
+
+class Recorder(Protocol):
+    """A second pipeline fed with every accepted report (the OTLP one)."""
+
+    def record(self, vital: str, value: float, route: str, device: str, rating: str) -> None: ...
+
+
+class AttributionSink(Protocol):
+    def record(self, vital: str, route: str, attribution: dict[str, Any]) -> None: ...
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Client:
+    """What the request itself says about the page view, for reports that do not say it themselves."""
+
+    referer: str | None = None
+    user_agent: str | None = None
+    ch_ua_mobile: str | None = None
+
+
+class Ingestor:
+    def __init__(
+        self,
+        metrics: Metrics,
+        routes: RouteNormalizer,
+        seen: SeenTable,
+        attribution: AttributionSink | None = None,
+        otlp: Recorder | None = None,
+        navigation_type_label: bool = False,
+    ) -> None:
+        self._metrics = metrics
+        self._routes = routes
+        self._seen = seen
+        self._attribution = attribution
+        self._otlp = otlp
+        self._nav_label = navigation_type_label
+        self._observers: dict[tuple[str, ...], Any] = {}
+        self._accepted = {name: metrics.reports_accepted.labels(name) for name in metrics.vitals}
+        self._duplicate = {name: metrics.reports_duplicate.labels(name) for name in metrics.vitals}
+        self._rejected: dict[str, Any] = {}
+
+    def count_rejection(self, reason: str, amount: int = 1) -> None:
+        child = self._rejected.get(reason)
+        if child is None:
+            child = self._rejected[reason] = self._metrics.reports_rejected.labels(reason)
+        child.inc(amount)
+
+    def ingest(self, items: list[Any], client: Client) -> IngestResult:
+        result = IngestResult()
+        reports: list[Report] = []
+        for index, item in enumerate(items):
+            checked = validate(index, item)
+            if isinstance(checked, Report):
+                reports.append(checked)
+            else:
+                result.rejected.append(checked)
+                self.count_rejection(checked.reason)
+        if not reports:
+            return result
+        fresh = self._seen.first_sightings([fingerprint(r.id, r.vital.name) for r in reports])
+        device_default: str | None = None
+        for report, is_new in zip(reports, fresh):
+            name = report.vital.name
+            if not is_new:
+                self._duplicate[name].inc()
+                result.duplicates += 1
+                continue
+            route, overflowed = self._routes.route(report.page_url or client.referer)
+            if overflowed:
+                self._metrics.route_overflow.inc()
+            if report.device_hint is not None:
+                device = report.device_hint
+            else:
+                if device_default is None:
+                    device_default = device_class(None, client.ch_ua_mobile, client.user_agent)
+                device = device_default
+            labels: tuple[str, ...] = (name, route, device)
+            if self._nav_label:
+                nav = report.navigation_type
+                labels = (*labels, nav if nav in NAVIGATION_TYPES else "unknown")
+            observer = self._observers.get(labels)
+            if observer is None:
+                observer = self._observers[labels] = self._metrics.vitals[name].labels(*labels[1:])
+            value = report.value
+            observer.observe(value)
+            self._accepted[name].inc()
+            result.accepted += 1
+            rating = report.vital.rate(value)
+            if rating == "poor":
+                vital = report.vital
+                result.alerts.append(
+                    f"{name} {vital.to_display(value):g}{vital.display_unit} on {route} is poor "
+                    f"(over {vital.to_display(vital.poor):g}{vital.display_unit})"
+                )
+            if self._otlp is not None:
+                self._otlp.record(name, value, route, device, rating)
+            if self._attribution is not None and report.attribution is not None:
+                self._attribution.record(name, route, report.attribution)
+        return result

@@ -1,0 +1,195 @@
+"""Page URL -> a bounded route label; beacon hints and User-Agent -> a device class.
+
+Route labels are the one label a page URL can influence, so they are bounded three ways: configured
+patterns map whole families of paths to one template, unmatched paths have id-like segments collapsed to
+`:id`, and a hard cap on distinct values (shared by every worker) sends the rest to `other`.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .config.web import RoutesConfig
+from .shm import SharedBuffer
+
+OTHER = "other"
+UNKNOWN_ROUTE = "unknown"
+MAX_ROUTE_BYTES = 120
+_LOCAL_CACHE_LIMIT = 16_384
+
+_TEMPLATE_PARAM = re.compile(r":[A-Za-z_][A-Za-z0-9_]*|\*")
+# Path segments that identify one thing rather than a kind of page: numbers, UUIDs, hashes, long tokens
+# with digits, e-mail-like strings.
+_ID_SEGMENT = re.compile(
+    r"\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{12,}"
+    r"|(?=[^/]*\d)[A-Za-z0-9_-]{16,}|[^/@]+@[^/]+"
+)
+
+
+def template_regex(template: str) -> str:
+    """`/inventory/:slug` -> `/inventory/[^/]+`; `/docs/*` -> `/docs/.*` (anchored by the caller)."""
+    out, pos = [], 0
+    for match in _TEMPLATE_PARAM.finditer(template):
+        out.append(re.escape(template[pos : match.start()]))
+        out.append(".*" if match.group() == "*" else "[^/]+")
+        pos = match.end()
+    out.append(re.escape(template[pos:]))
+    return "".join(out)
+
+
+def url_path(url: str) -> str:
+    """The path of a URL or path, without query string or fragment; '/' when there is none."""
+    if url.startswith("/") and not url.startswith("//"):
+        path = url.split("?", 1)[0].split("#", 1)[0]
+    else:
+        try:
+            path = urlsplit(url).path
+        except ValueError:
+            return "/"
+    return path or "/"
+
+
+class RouteTable:
+    """Every admitted route label, shared by the workers through a small mmap file."""
+
+    _HEADER = struct.Struct("<I")
+    _ENTRY = 128  # 1 length byte + up to MAX_ROUTE_BYTES of UTF-8, padded
+
+    def __init__(self, max_routes: int, path: Path | None = None) -> None:
+        self.max_routes = max_routes
+        self._mem = SharedBuffer(self._HEADER.size + max_routes * self._ENTRY, path)
+        self._known: set[str] = set()
+
+    def admit(self, route: str) -> bool:
+        """True if `route` is (now) one of the admitted labels; False once the cap is reached."""
+        if route in self._known:
+            return True
+        with self._mem.locked() as buf:
+            (count,) = self._HEADER.unpack_from(buf, 0)
+            self._known.update(self._read(buf, len(self._known), count))
+            if route in self._known:
+                return True
+            if count >= self.max_routes:
+                return False
+            encoded = route.encode()
+            offset = self._HEADER.size + count * self._ENTRY
+            buf[offset] = len(encoded)
+            buf[offset + 1 : offset + 1 + len(encoded)] = encoded
+            self._HEADER.pack_into(buf, 0, count + 1)
+        self._known.add(route)
+        return True
+
+    def routes(self) -> list[str]:
+        with self._mem.locked() as buf:
+            (count,) = self._HEADER.unpack_from(buf, 0)
+            return list(self._read(buf, 0, count))
+
+    def _read(self, buf: memoryview | bytes, start: int, count: int) -> list[str]:
+        out = []
+        for i in range(start, count):
+            offset = self._HEADER.size + i * self._ENTRY
+            length = buf[offset]
+            out.append(bytes(buf[offset + 1 : offset + 1 + length]).decode())
+        return out
+
+
+class RouteNormalizer:
+    def __init__(self, config: RoutesConfig, table: RouteTable) -> None:
+        self._table = table
+        self._unmatched_other = config.unmatched == "other"
+        self._labels: list[str] = []
+        alternatives = []
+        for i, pattern in enumerate(config.patterns):
+            if pattern.template is not None:
+                regex, label = template_regex(pattern.template), pattern.template
+            else:
+                regex, label = f"(?:{pattern.regex})", pattern.route or ""
+            alternatives.append(f"(?P<p{i}>{regex}/?)")
+            self._labels.append(label)
+        # One compiled alternation: a path is matched once, whatever the number of patterns.
+        self._patterns = re.compile("|".join(alternatives)) if alternatives else None
+        self._cache: dict[str, str] = {}
+
+    def route(self, page_url: str | None) -> tuple[str, bool]:
+        """(route label, overflowed) for a page URL; unknown when the beacon named no page."""
+        if not page_url:
+            return UNKNOWN_ROUTE, False
+        path = url_path(page_url)
+        label = self._cache.get(path)
+        if label is None:
+            label = self._label(path)
+            if len(self._cache) >= _LOCAL_CACHE_LIMIT:
+                self._cache.clear()  # bounded: a flood of distinct URLs cannot grow it
+            self._cache[path] = label
+        if label == OTHER or self._table.admit(label):
+            return label, False
+        return OTHER, True
+
+    def lookup(self, page: str) -> str:
+        """The label for a `?page=` filter, without admitting anything: a known label as given, else the
+        label its path maps to."""
+        if page in self._table.routes() or page in (OTHER, UNKNOWN_ROUTE):
+            return page
+        return self._label(url_path(page))
+
+    def _label(self, path: str) -> str:
+        if self._patterns is not None:
+            match = self._patterns.fullmatch(path)
+            if match is not None and match.lastgroup is not None:
+                return self._labels[int(match.lastgroup[1:])]
+        if self._unmatched_other:
+            return OTHER
+        return collapse(path)
+
+
+def collapse(path: str) -> str:
+    """`/orders/12345/items/` -> `/orders/:id/items`: id-like segments folded, trailing slash dropped."""
+    segments = [":id" if _ID_SEGMENT.fullmatch(seg) else seg for seg in path.split("/")]
+    route = "/".join(segments).rstrip("/") or "/"
+    if len(route.encode()) > MAX_ROUTE_BYTES:
+        return OTHER
+    return route
+
+
+# --- device class -------------------------------------------------------------------------------
+
+DEVICES = ("phone", "tablet", "desktop", "unknown")
+_DESKTOP_OS = {"Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "ChromeOS", "Fedora", "FreeBSD", "macOS"}
+
+
+@lru_cache(maxsize=4096)
+def device_from_user_agent(user_agent: str) -> str:
+    """phone | tablet | desktop | unknown, from ua-parser's device and OS families (cached per UA)."""
+    if not user_agent:
+        return "unknown"
+    from ua_parser import parse
+
+    result = parse(user_agent)
+    device = result.device.family if result.device else "Other"
+    os_family = result.os.family if result.os else "Other"
+    if device == "Spider":
+        return "unknown"
+    if device == "iPad" or "Tablet" in device or "Kindle" in device or (
+        os_family == "Android" and "Mobile" not in user_agent
+    ):
+        return "tablet"
+    if device in ("iPhone", "iPod", "Generic Smartphone") or os_family in ("iOS", "Android", "Windows Phone"):
+        return "phone"
+    if os_family in _DESKTOP_OS:
+        return "desktop"
+    return "unknown"
+
+
+def device_class(hint: str | None, ch_ua_mobile: str | None, user_agent: str | None) -> str:
+    """The beacon's own hint first, then the Sec-CH-UA-Mobile client hint, then the User-Agent."""
+    if hint is not None:
+        return hint
+    if ch_ua_mobile == "?1":
+        return "phone"
+    if user_agent:
+        return device_from_user_agent(user_agent[:512])
+    return "unknown"

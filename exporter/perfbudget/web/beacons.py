@@ -1,0 +1,194 @@
+"""`POST /api/web-vitals` as a plain WSGI callable, dispatched in front of the Flask app.
+
+This is the one endpoint hit on every page view, so it skips Flask's request machinery (which cost two
+thirds of the throughput in our measurements, DESIGN.md) and does only: origin check, rate limit, bounded
+body read, parse, ingest, a small JSON answer. Every other path and method falls through to Flask.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from limits import RateLimitItem, parse_many, storage, strategies
+
+from ..beacons import BeaconError, parse_body
+from ..config.model import Config
+from ..ingest import Client, Ingestor
+from ..metrics import Metrics
+
+PATH = "/api/web-vitals"
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_JSON = ("Content-Type", "application/json")
+_STATUS = {
+    200: "200 OK",
+    204: "204 No Content",
+    400: "400 Bad Request",
+    403: "403 Forbidden",
+    405: "405 Method Not Allowed",
+    413: "413 Content Too Large",
+    429: "429 Too Many Requests",
+}
+
+
+class RateLimiter:
+    """Per-client-address limits in Flask-Limiter's notation, on the `limits` library it is built on.
+
+    The counters live in each worker's memory, so with N workers a client that spreads its requests over
+    all of them can get up to N times the limit; one keep-alive connection stays on one worker.
+    """
+
+    def __init__(self, spec: str) -> None:
+        self._items: list[RateLimitItem] = [] if spec == "off" else parse_many(spec)
+        self._limiter = strategies.FixedWindowRateLimiter(storage.MemoryStorage())
+
+    def retry_after(self, key: str) -> int | None:
+        """None when the request may go ahead (and counts it); else seconds until it may retry."""
+        for item in self._items:
+            if not self._limiter.hit(item, "beacon", key):
+                reset = self._limiter.get_window_stats(item, "beacon", key).reset_time
+                return max(1, math.ceil(reset - time.time()))
+        return None
+
+
+class BeaconEndpoint:
+    def __init__(self, config: Config, ingestor: Ingestor, metrics: Metrics, next_app: WSGIApp) -> None:
+        self._ingestor = ingestor
+        self._next = next_app
+        beacons = config.beacons
+        self._max_body = beacons.max_body_bytes
+        self._max_batch = beacons.max_batch
+        self._any_origin = "*" in beacons.allowed_origins
+        self._origins = frozenset(beacons.allowed_origins)
+        self._limiter = RateLimiter(beacons.rate_limit)
+        self._proxy_hops = config.server.trusted_proxy_hops
+        self._size = metrics.beacon_size
+        self._codes = {code: metrics.beacon_requests.labels(str(code)) for code in _STATUS}
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != PATH:
+            return self._next(environ, start_response)
+        method = environ.get("REQUEST_METHOD")
+        if method == "POST":
+            return self._post(environ, start_response)
+        if method == "OPTIONS":
+            return self._preflight(environ, start_response)
+        return self._next(environ, start_response)  # GET is the summary, served by Flask
+
+    # --- POST -----------------------------------------------------------------------------------
+
+    def _post(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        origin = environ.get("HTTP_ORIGIN")
+        cors = self._cors_headers(origin)
+        if cors is None:
+            self._ingestor.count_rejection("origin_not_allowed")
+            return self._answer(start_response, 403, {"ok": False, "error": f"origin {origin!r} is not allowed"})
+        retry = self._limiter.retry_after(self._client_address(environ))
+        if retry is not None:
+            self._ingestor.count_rejection("rate_limited")
+            return self._answer(
+                start_response, 429, {"ok": False, "error": f"rate limit exceeded; retry in {retry} s"},
+                [*cors, ("Retry-After", str(retry))],
+            )
+        body = self._read_body(environ)
+        if body is None:
+            self._ingestor.count_rejection("body_too_large")
+            return self._answer(
+                start_response, 413, {"ok": False, "error": f"body is over the limit of {self._max_body} bytes"}, cors
+            )
+        self._size.observe(len(body))
+        try:
+            items = parse_body(body, self._max_batch)
+        except BeaconError as exc:
+            self._ingestor.count_rejection(exc.reason)
+            return self._answer(start_response, 400, {"ok": False, "error": str(exc)}, cors)
+        client = Client(
+            referer=environ.get("HTTP_REFERER"),
+            user_agent=environ.get("HTTP_USER_AGENT"),
+            ch_ua_mobile=environ.get("HTTP_SEC_CH_UA_MOBILE"),
+        )
+        result = self._ingestor.ingest(items, client)
+        ok = result.accepted > 0 or result.duplicates > 0
+        payload = {
+            "ok": ok,
+            "received": result.accepted,
+            "duplicates": result.duplicates,
+            "rejected": [r.to_json() for r in result.rejected],
+            "alerts": result.alerts,
+        }
+        return self._answer(start_response, 200 if ok else 400, payload, cors)
+
+    def _read_body(self, environ: dict[str, Any]) -> bytes | None:
+        """The body, or None when it is over the cap (refused from Content-Length before reading)."""
+        stream = environ["wsgi.input"]
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            try:
+                size = int(length)
+            except ValueError:
+                size = -1
+            if size > self._max_body:
+                return None
+            if size >= 0:
+                return bytes(stream.read(size))
+        body = bytes(stream.read(self._max_body + 1))  # chunked: read one byte past the cap to know
+        return None if len(body) > self._max_body else body
+
+    def _client_address(self, environ: dict[str, Any]) -> str:
+        if self._proxy_hops:
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+            if forwarded:
+                hops = [part.strip() for part in forwarded.split(",")]
+                if len(hops) >= self._proxy_hops:
+                    return hops[-self._proxy_hops]
+        return str(environ.get("REMOTE_ADDR", ""))
+
+    # --- CORS -----------------------------------------------------------------------------------
+
+    def _cors_headers(self, origin: str | None) -> list[tuple[str, str]] | None:
+        """Headers for an allowed (or absent) origin; None when the origin is not on the allowlist."""
+        if origin is None:
+            return []
+        if not (self._any_origin or origin in self._origins):
+            return None
+        return [
+            ("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Vary", "Origin"),
+        ]
+
+    def _preflight(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        origin = environ.get("HTTP_ORIGIN")
+        cors = self._cors_headers(origin)
+        if cors is None or origin is None:
+            return self._answer(start_response, 403, {"ok": False, "error": f"origin {origin!r} is not allowed"})
+        headers = [
+            *cors,
+            ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+            ("Access-Control-Allow-Headers", "Content-Type"),
+            ("Access-Control-Max-Age", "86400"),
+            ("Content-Length", "0"),
+        ]
+        self._codes[204].inc()
+        start_response(_STATUS[204], headers)
+        return [b""]
+
+    def _answer(
+        self,
+        start_response: StartResponse,
+        code: int,
+        payload: dict[str, Any],
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Iterable[bytes]:
+        body = orjson.dumps(payload)
+        self._codes[code].inc()
+        start_response(
+            _STATUS[code],
+            [_JSON, ("Content-Length", str(len(body))), ("Cache-Control", "no-store"), *(headers or ())],
+        )
+        return [body]

@@ -1,0 +1,31 @@
+"""The WSGI application the production server's workers load (`perfbudget.wsgi:application`).
+
+Each worker builds its own app from the configuration file `perfbudget serve` named in PERFBUDGET_CONFIG,
+after the fork, so its threads (snapshots, attribution, OTLP reader) are its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from multiprocessing import util
+
+from prometheus_client import multiprocess
+
+from .app import EXTENSION, Services, create_app
+from .config import CONFIG_ENV
+
+application = create_app(config_file=os.environ.get(CONFIG_ENV) or None)
+_services: Services = application.extensions[EXTENSION]
+
+
+def _close() -> None:
+    _services.close()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())  # drop this worker's live gauges
+
+
+# granian's workers are multiprocessing children (atexit does not run there: Finalize does);
+# gunicorn's exit through sys.exit, where atexit does. `close` runs once either way.
+util.Finalize(None, _close, exitpriority=100)
+atexit.register(_close)

@@ -1,0 +1,121 @@
+"""Route normalisation (templates, regexes, collapse, the cap) and device classes."""
+
+from pathlib import Path
+
+import pytest
+
+from perfbudget.config.web import RoutesConfig
+from perfbudget.pages import OTHER, RouteNormalizer, RouteTable, collapse, device_class, url_path
+
+
+def normalizer(max_routes: int = 100, path: Path | None = None, **config: object) -> RouteNormalizer:
+    routes = RoutesConfig.model_validate(config)
+    return RouteNormalizer(routes, RouteTable(max_routes, path))
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("https://shop.test/products/1?utm=x#top", "/products/1"),
+        ("/cart?x=1", "/cart"),
+        ("https://shop.test", "/"),
+        ("/a#b", "/a"),
+        ("http://[::1", "/"),
+    ],
+)
+def test_url_path_drops_scheme_host_query_and_fragment(url: str, path: str) -> None:
+    assert url_path(url) == path
+
+
+def test_templates_and_regexes_map_families_of_paths_to_one_label() -> None:
+    routes = normalizer(patterns=["/inventory/:slug", {"regex": r"/blog/\d{4}/.+", "route": "/blog/:post"},
+                                  "/docs/*"])
+    assert routes.route("https://shop.test/inventory/red-shoes?size=9") == ("/inventory/:slug", False)
+    assert routes.route("https://shop.test/inventory/red-shoes/") == ("/inventory/:slug", False)
+    assert routes.route("/blog/2024/hello-world") == ("/blog/:post", False)
+    assert routes.route("/docs/a/b/c") == ("/docs/*", False)
+    assert routes.route("/inventory/a/b") == ("/inventory/a/b", False)  # one segment only
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        ("/orders/12345/items/", "/orders/:id/items"),
+        ("/u/3f2b8c1e-5d4a-4b6c-9e8f-0a1b2c3d4e5f", "/u/:id"),
+        ("/assets/a1b2c3d4e5f60718", "/assets/:id"),
+        ("/reset/Zx9kQ2mP7vL4nR8tYw", "/reset/:id"),
+        ("/people/jane@example.com", "/people/:id"),
+        ("/about-us", "/about-us"),
+        ("/", "/"),
+    ],
+)
+def test_unmatched_paths_have_id_like_segments_collapsed(path: str, route: str) -> None:
+    assert collapse(path) == route
+
+
+def test_unmatched_other_sends_every_unmatched_path_to_other() -> None:
+    routes = normalizer(patterns=["/cart"], unmatched="other")
+    assert routes.route("/cart") == ("/cart", False)
+    assert routes.route("/anything") == (OTHER, False)
+
+
+def test_the_cap_on_distinct_routes_overflows_to_other_and_says_so() -> None:
+    routes = normalizer(max_routes=3)
+    assert [routes.route(f"/page-{c}")[0] for c in "abc"] == ["/page-a", "/page-b", "/page-c"]
+    assert routes.route("/page-d") == (OTHER, True)
+    assert routes.route("/page-a") == ("/page-a", False)  # admitted routes keep working
+
+
+def test_the_cap_is_shared_by_workers_through_the_table_file(tmp_path: Path) -> None:
+    first = normalizer(max_routes=2, path=tmp_path / "routes.bin")
+    second = normalizer(max_routes=2, path=tmp_path / "routes.bin")
+    assert first.route("/a") == ("/a", False)
+    assert second.route("/b") == ("/b", False)
+    assert first.route("/c") == (OTHER, True)
+    assert second.route("/a") == ("/a", False)
+    assert sorted(RouteTable(2, tmp_path / "routes.bin").routes()) == ["/a", "/b"]
+
+
+def test_an_overlong_route_is_other() -> None:
+    assert collapse("/" + "x" * 200) == OTHER
+
+
+def test_a_beacon_without_page_url_is_unknown() -> None:
+    assert normalizer().route(None) == ("unknown", False)
+
+
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.0 Mobile/15E148 Safari/604.1")
+IPAD = ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.0 Mobile/15E148 Safari/604.1")
+PIXEL = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/120.0 Mobile Safari/537.36")
+GALAXY_TAB = ("Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/120.0 Safari/537.36")
+WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/120.0 Safari/537.36")
+HEADLESS = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "HeadlessChrome/156.0.0.0 Safari/537.36")
+BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+@pytest.mark.parametrize(
+    ("hint", "mobile", "ua", "device"),
+    [
+        ("tablet", "?1", IPHONE, "tablet"),  # the beacon's own hint wins
+        (None, "?1", WINDOWS, "phone"),  # then the client hint
+        (None, None, IPHONE, "phone"),
+        (None, None, PIXEL, "phone"),
+        (None, None, IPAD, "tablet"),
+        (None, None, GALAXY_TAB, "tablet"),
+        (None, "?0", WINDOWS, "desktop"),
+        (None, None, HEADLESS, "desktop"),
+        (None, None, BOT, "unknown"),
+        (None, None, "curl/8.0", "unknown"),
+        (None, None, None, "unknown"),
+    ],
+)
+def test_device_class_from_hint_then_client_hint_then_user_agent(
+    hint: str | None, mobile: str | None, ua: str | None, device: str
+) -> None:
+    assert device_class(hint, mobile, ua) == device
