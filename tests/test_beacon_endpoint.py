@@ -11,6 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
+from perfbudget.metrics import scrape_registry
+
 URL = "/api/web-vitals"
 
 
@@ -30,7 +32,7 @@ def post(client: FlaskClient, body: Any, content_type: str | None = "text/plain;
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return registry.get_sample_value(name, labels) or 0.0
+    return scrape_registry(registry).get_sample_value(name, labels) or 0.0
 
 
 @pytest.mark.parametrize("content_type", ["text/plain;charset=UTF-8", "application/json", None])

@@ -20,7 +20,8 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
                        help="address to listen on (default from the config: 127.0.0.1:9478)")
     serve.add_argument("--workers", type=int, help="worker processes (default: the number of cores, at least 2)")
-    serve.add_argument("--server", choices=("granian", "gunicorn"), help="production server (default: granian)")
+    serve.add_argument("--server", choices=("granian", "gunicorn", "gunicorn-gthread"),
+                       help="production server (default: granian)")
     serve.add_argument("--dev", action="store_true", help="Flask's development server, one process")
     serve.set_defaults(func=serve_command)
 
@@ -109,10 +110,10 @@ def serve_command(args: argparse.Namespace) -> int:
         file=sys.stderr, flush=True,
     )
     try:
-        if server == "gunicorn":
+        if server.startswith("gunicorn"):
             from .serving import run_gunicorn
 
-            run_gunicorn(config)
+            run_gunicorn(config, "gthread" if server == "gunicorn-gthread" else "sync")
         else:
             from .serving import run_granian
 

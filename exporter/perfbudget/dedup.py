@@ -2,7 +2,8 @@
 
 web-vitals reports CLS and INP again with the same id on a later hide, and sendBeacon retries can repeat a
 whole batch: a histogram cannot take those as new observations. The table is open addressing over a shared
-mmap of 16-byte slots (8-byte fingerprint, 8-byte expiry). A lookup probes a short run of slots; when all are
+mmap of 16-byte slots (8-byte fingerprint, 8-byte expiry). A lookup reads a run of slots in one unpack;
+a slot never becomes empty again once used, so an empty slot ends the run. When every slot of the run is
 live, the one expiring first is replaced, so memory is fixed and the oldest memories go first.
 """
 
@@ -16,8 +17,9 @@ from pathlib import Path
 
 from .shm import SharedBuffer
 
-_SLOT = struct.Struct("<QQ")
 _PROBES = 8
+_SLOT = struct.Struct("<QQ")
+_RUN = struct.Struct(f"<{2 * _PROBES}Q")
 
 
 def fingerprint(metric_id: str, name: str) -> int:
@@ -29,33 +31,42 @@ class SeenTable:
     def __init__(self, slots: int, ttl_seconds: int, path: Path | None = None) -> None:
         self.slots = 1 << max(10, (slots - 1).bit_length())  # a power of two, for masking
         self.ttl = ttl_seconds
-        self._mem = SharedBuffer(self.slots * _SLOT.size, path)
+        # _PROBES spare slots past the end, so a run never wraps around and is read in one unpack.
+        self._mem = SharedBuffer((self.slots + _PROBES) * _SLOT.size, path)
 
     def first_sightings(self, fingerprints: Sequence[int], now: float | None = None) -> list[bool]:
         """For each fingerprint, True if it was not seen within the TTL (and remember it now)."""
         now_s = int(time.time() if now is None else now)
         expiry = now_s + self.ttl
         mask = self.slots - 1
-        unpack, pack, size = _SLOT.unpack_from, _SLOT.pack_into, _SLOT.size
+        size = _SLOT.size
+        unpack_run, pack = _RUN.unpack_from, _SLOT.pack_into
         out = []
         with self._mem.locked() as buf:
             for fp in fingerprints:
-                home = fp & mask
+                base = (fp & mask) * size
+                run = unpack_run(buf, base)
+                seen = False
                 victim = -1
                 victim_expiry = 1 << 64
-                seen = False
-                for step in range(_PROBES):
-                    offset = ((home + step) & mask) * size
-                    slot_fp, slot_expiry = unpack(buf, offset)
-                    if slot_fp == fp and slot_expiry > now_s:
+                for i in range(0, 2 * _PROBES, 2):
+                    slot_fp = run[i]
+                    if slot_fp == 0:  # never used: nothing further along the run either
+                        if victim < 0 or victim_expiry >= 0:
+                            victim = i
+                        break
+                    slot_expiry = run[i + 1]
+                    if slot_expiry <= now_s:  # expired: reusable, but the key may still be further on
+                        if victim_expiry >= 0:
+                            victim, victim_expiry = i, -1
+                        continue
+                    if slot_fp == fp:
                         seen = True
                         break
-                    live = slot_fp != 0 and slot_expiry > now_s
-                    key = slot_expiry if live else -1
-                    if key < victim_expiry:
-                        victim, victim_expiry = offset, key
+                    if slot_expiry < victim_expiry:
+                        victim, victim_expiry = i, slot_expiry
                 if not seen:
-                    pack(buf, victim, fp, expiry)
+                    pack(buf, base + (victim // 2) * size, fp, expiry)
                 out.append(not seen)
         return out
 

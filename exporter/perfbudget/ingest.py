@@ -8,11 +8,12 @@ and the cross-worker dedup table is consulted once per beacon, not once per repo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .beacons import Rejection, Report, validate
 from .dedup import SeenTable, fingerprint
-from .metrics import Metrics
+from .metrics import Metrics, histogram_observer
 from .pages import RouteNormalizer, device_class
 
 NAVIGATION_TYPES = frozenset(
@@ -63,8 +64,7 @@ class Ingestor:
         self._attribution = attribution
         self._otlp = otlp
         self._nav_label = navigation_type_label
-        self._observers: dict[tuple[str, ...], Any] = {}
-        self._accepted = {name: metrics.reports_accepted.labels(name) for name in metrics.vitals}
+        self._observers: dict[tuple[str, ...], Callable[[float], None]] = {}
         self._duplicate = {name: metrics.reports_duplicate.labels(name) for name in metrics.vitals}
         self._rejected: dict[str, Any] = {}
 
@@ -88,15 +88,20 @@ class Ingestor:
             return result
         fresh = self._seen.first_sightings([fingerprint(r.id, r.vital.name) for r in reports])
         device_default: str | None = None
+        last_url: str | None = None  # a batch is one page view: route its URL once
+        route = ""
         for report, is_new in zip(reports, fresh):
             name = report.vital.name
             if not is_new:
                 self._duplicate[name].inc()
                 result.duplicates += 1
                 continue
-            route, overflowed = self._routes.route(report.page_url or client.referer)
-            if overflowed:
-                self._metrics.route_overflow.inc()
+            url = report.page_url or client.referer
+            if url != last_url or not route:
+                route, overflowed = self._routes.route(url)
+                last_url = url
+                if overflowed:
+                    self._metrics.route_overflow.inc()
             if report.device_hint is not None:
                 device = report.device_hint
             else:
@@ -107,12 +112,12 @@ class Ingestor:
             if self._nav_label:
                 nav = report.navigation_type
                 labels = (*labels, nav if nav in NAVIGATION_TYPES else "unknown")
-            observer = self._observers.get(labels)
-            if observer is None:
-                observer = self._observers[labels] = self._metrics.vitals[name].labels(*labels[1:])
+            observe = self._observers.get(labels)
+            if observe is None:
+                child = self._metrics.vitals[name].labels(*labels[1:])
+                observe = self._observers[labels] = histogram_observer(child)
             value = report.value
-            observer.observe(value)
-            self._accepted[name].inc()
+            observe(value)
             result.accepted += 1
             rating = report.vital.rate(value)
             if rating == "poor":

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import __version__
@@ -63,12 +65,6 @@ class Metrics:
             )
             for vital in VITALS.values()
         }
-        self.reports_accepted = Counter(
-            "perfbudget_reports_accepted_total",
-            "Web Vitals reports accepted and observed, by vital.",
-            ["metric"],
-            registry=registry,
-        )
         self.reports_rejected = Counter(
             "perfbudget_reports_rejected_total",
             "Web Vitals reports (or whole beacons) refused, by reason.",
@@ -143,11 +139,60 @@ class Metrics:
         self.build_info.labels(__version__, platform.python_version()).set(1)
 
 
+def histogram_observer(child: Histogram) -> Callable[[float], None]:
+    """A faster `observe` for one labelled histogram child, on client_python's own value objects.
+
+    `Histogram.observe` checks observability and walks the buckets linearly on every call; on the beacon
+    path (five observations per page view) a bisect over the same bounds, writing the same two values
+    (the sum and the one non-cumulative bucket), is measurably cheaper. Exposition is unchanged.
+    """
+    upper: list[float] = child._upper_bounds
+    buckets = child._buckets
+    total = child._sum
+
+    def observe(value: float) -> None:
+        total.inc(value)
+        buckets[bisect_left(upper, value)].inc(1)
+
+    return observe
+
+
+class _Derived:
+    """Every family of a source registry, plus counters derived from it at scrape time.
+
+    `perfbudget_reports_accepted_total{metric}` is exactly the vital histograms' `_count`, so it is read
+    from them rather than written a second time per report on the hot path.
+    """
+
+    def __init__(self, source: CollectorRegistry) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        from .vitals import VITALS
+
+        names = {vital.metric: vital.name for vital in VITALS.values()}
+        accepted = dict.fromkeys(names.values(), 0.0)
+        for family in self._source.collect():
+            vital = names.get(family.name)
+            if vital is not None:
+                accepted[vital] += sum(s.value for s in family.samples if s.name.endswith("_count"))
+            yield family
+        derived = CounterMetricFamily(
+            "perfbudget_reports_accepted", "Web Vitals reports accepted and observed, by vital.", labels=["metric"]
+        )
+        for vital, count in accepted.items():
+            derived.add_metric([vital], count)
+        yield derived
+
+
 def scrape_registry(app_registry: CollectorRegistry) -> CollectorRegistry:
-    """The registry to render for one scrape: every worker's samples in multiprocess mode, else the app's."""
+    """The registry to render for one scrape: every worker's samples in multiprocess mode, else the app's,
+    with the derived counters."""
     directory = multiprocess_dir()
-    if directory is None:
-        return app_registry
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=directory)
+    source = app_registry
+    if directory is not None:
+        source = CollectorRegistry()
+        MultiProcessCollector(source, path=directory)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Derived(source))  # type: ignore[arg-type]
     return registry

@@ -43,14 +43,25 @@ def template_regex(template: str) -> str:
 
 def url_path(url: str) -> str:
     """The path of a URL or path, without query string or fragment; '/' when there is none."""
-    if url.startswith("/") and not url.startswith("//"):
-        path = url.split("?", 1)[0].split("#", 1)[0]
-    else:
-        try:
-            path = urlsplit(url).path
-        except ValueError:
+    if not url.startswith("/"):
+        scheme = url.find("://")
+        if scheme <= 0 or not url[:scheme].isalpha():
+            try:
+                return urlsplit(url).path or "/"
+            except ValueError:
+                return "/"
+        start = url.find("/", scheme + 3)
+        if start < 0:
             return "/"
-    return path or "/"
+        url = url[start:]
+    elif url.startswith("//"):
+        start = url.find("/", 2)
+        url = url[start:] if start >= 0 else "/"
+    for mark in ("?", "#"):
+        cut = url.find(mark)
+        if cut >= 0:
+            url = url[:cut]
+    return url or "/"
 
 
 class RouteTable:

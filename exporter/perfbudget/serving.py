@@ -29,7 +29,7 @@ def run_granian(config: Config) -> None:
     server.serve()
 
 
-def run_gunicorn(config: Config) -> None:
+def run_gunicorn(config: Config, worker_class: str = "sync") -> None:
     from gunicorn.app.base import BaseApplication
     from prometheus_client import multiprocess
 
@@ -38,7 +38,8 @@ def run_gunicorn(config: Config) -> None:
             settings: dict[str, Any] = {
                 "bind": config.server.listen_address,
                 "workers": config.server.workers,
-                "worker_class": "sync",
+                "worker_class": worker_class,
+                "threads": 4 if worker_class == "gthread" else 1,
                 "graceful_timeout": 30,
                 "preload_app": False,  # each worker builds its app (and threads) after the fork
                 "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),

@@ -18,7 +18,8 @@ def _default_workers() -> int:
 class ServerConfig(StrictModel):
     listen_address: str = "127.0.0.1:9478"
     workers: Annotated[int, Field(ge=1, le=256)] = Field(default_factory=_default_workers)
-    server: Literal["granian", "gunicorn"] = "granian"
+    # Production server, chosen on measurements (benchmarks/ingest.py): granian unless you need gunicorn.
+    server: Literal["granian", "gunicorn", "gunicorn-gthread"] = "granian"
     # How many reverse-proxy hops to trust in X-Forwarded-For when finding the client address.
     trusted_proxy_hops: Annotated[int, Field(ge=0, le=10)] = 0
 
