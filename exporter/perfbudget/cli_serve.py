@@ -148,11 +148,37 @@ def _fresh_multiprocess_dir() -> str:
     return directory
 
 
-def _serve_dev(config: Config, path: Path | None) -> int:
-    from .app import create_app
+class _Reloadable:
+    """The development server's app, rebuilt whole from the new config on `POST /-/reload`.
 
-    app = create_app(config, config_file=path)
-    host, port = config.server.host, config.server.port
+    (The production server reloads by restarting its workers on SIGHUP instead.) The new app gets a new
+    registry, so counters restart from zero, which Prometheus handles as a counter reset.
+    """
+
+    def __init__(self, config: Config, path: Path | None) -> None:
+        self._path = path
+        self.app = self._build(config)
+
+    def _build(self, config: Config) -> Any:
+        from .app import EXTENSION, create_app
+
+        app = create_app(config, config_file=self._path)
+        app.extensions[EXTENSION].swap = self.swap
+        return app
+
+    def swap(self, config: Config) -> None:
+        from .app import EXTENSION
+
+        old, self.app = self.app, self._build(config)
+        old.extensions[EXTENSION].close()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+def _serve_dev(config: Config, path: Path | None) -> int:
+    from werkzeug.serving import run_simple
+
     print(f"perfbudget: development server on http://{config.server.listen_address}/", file=sys.stderr)
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    run_simple(config.server.host, config.server.port, _Reloadable(config, path), threaded=True)
     return 0
