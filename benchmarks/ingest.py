@@ -65,9 +65,10 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> Non
 
 @contextmanager
 def run(args: list[str], health: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                            cwd=ROOT)
+    log = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                cwd=ROOT)
     try:
         wait_up(health, proc)
         yield

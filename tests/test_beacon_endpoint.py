@@ -131,7 +131,9 @@ def test_a_preflight_from_an_allowed_origin_is_answered(make_app: Callable[..., 
     assert client.options(URL, headers={"Origin": "https://evil.test"}).status_code == 403
 
 
-def test_the_rate_limit_answers_429_with_retry_after(make_app: Callable[..., Flask], registry: CollectorRegistry) -> None:
+def test_the_rate_limit_answers_429_with_retry_after(
+    make_app: Callable[..., Flask], registry: CollectorRegistry
+) -> None:
     client = make_app(beacons={"rate_limit": "3/minute"}).test_client()
     codes = [post(client, report(metric_id=str(i))).status_code for i in range(5)]
     assert codes == [200, 200, 200, 429, 429]
@@ -143,7 +145,9 @@ def test_the_rate_limit_answers_429_with_retry_after(make_app: Callable[..., Fla
     assert other.status_code == 200
 
 
-def test_device_and_route_come_from_the_report_and_the_request(client: FlaskClient, registry: CollectorRegistry) -> None:
+def test_device_and_route_come_from_the_report_and_the_request(
+    client: FlaskClient, registry: CollectorRegistry
+) -> None:
     post(client, report(metric_id="a", page="https://shop.test/orders/123?x=1", device="tablet"))
     post(client, report(metric_id="b", page="https://shop.test/orders/456"),
          **{"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -159,7 +163,9 @@ def test_route_overflow_is_counted(make_app: Callable[..., Flask], registry: Col
     assert sample(registry, "perfbudget_route_overflow_total") == 2
 
 
-def test_navigation_type_label_only_when_configured(make_app: Callable[..., Flask], registry: CollectorRegistry) -> None:
+def test_navigation_type_label_only_when_configured(
+    make_app: Callable[..., Flask], registry: CollectorRegistry
+) -> None:
     client = make_app(beacons={"navigation_type_label": True, "rate_limit": "off"}).test_client()
     post(client, [report(metric_id="a"), report(metric_id="b", navigationType="made-up")])
     labels = {"route": "/cart", "device": "unknown"}

@@ -87,6 +87,7 @@ def test_a_number_beyond_double_range_makes_the_body_invalid_json() -> None:
 
 
 def test_huge_finite_numbers_parse_but_are_rejected_as_out_of_range() -> None:
-    items = parse_body(b'[{"name":"LCP","value":1e308,"id":"a"},{"name":"INP","value":123456789012345678901234567890,"id":"b"}]', 10)
+    body = b'[{"name":"LCP","value":1e308,"id":"a"},{"name":"INP","value":123456789012345678901234567890,"id":"b"}]'
+    items = parse_body(body, 10)
     results = [validate(i, item) for i, item in enumerate(items)]
     assert [r.reason for r in results if isinstance(r, Rejection)] == ["value_out_of_range", "value_out_of_range"]

@@ -59,7 +59,8 @@ def extract(vital: str, attribution: dict[str, Any]) -> list[tuple[str, str]]:
             out.append(("inp.target", target))
         script = attribution.get("longestScript")
         if isinstance(script, dict):
-            entry = script.get("entry") if isinstance(script.get("entry"), dict) else script
+            nested = script.get("entry")
+            entry: dict[str, Any] = nested if isinstance(nested, dict) else script
             source = _resource(entry.get("sourceURL")) or _resource(entry.get("url")) or _text(entry.get("invoker"))
             if source:
                 out.append(("inp.script", source))

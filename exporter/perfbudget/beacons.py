@@ -75,7 +75,7 @@ def validate(index: int, item: Any) -> Report | Rejection:
             return Rejection(index, RETIRED[name], f"report {index}: {name} is retired (web-vitals v5 removed it); "
                              "send INP instead")
         return Rejection(index, "unknown_metric", f"report {index}: name {_show(name)} is not one of {_KNOWN}")
-    value = item.get("value")
+    value: Any = item.get("value")
     if type(value) not in (int, float):  # bool is an int subclass: refuse it explicitly
         return Rejection(index, "invalid_value", f"report {index}: {name} value {_show(value)} is not a number")
     if not math.isfinite(value) or value < 0:

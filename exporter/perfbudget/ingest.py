@@ -7,8 +7,8 @@ and the cross-worker dedup table is consulted once per beacon, not once per repo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .beacons import Rejection, Report, validate
@@ -90,7 +90,7 @@ class Ingestor:
         device_default: str | None = None
         last_url: str | None = None  # a batch is one page view: route its URL once
         route = ""
-        for report, is_new in zip(reports, fresh):
+        for report, is_new in zip(reports, fresh, strict=True):
             name = report.vital.name
             if not is_new:
                 self._duplicate[name].inc()

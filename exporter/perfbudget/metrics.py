@@ -192,7 +192,7 @@ def scrape_registry(app_registry: CollectorRegistry) -> CollectorRegistry:
     source = app_registry
     if directory is not None:
         source = CollectorRegistry()
-        MultiProcessCollector(source, path=directory)
+        MultiProcessCollector(source, path=directory)  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Derived(source))  # type: ignore[arg-type]
+    registry.register(_Derived(source))
     return registry

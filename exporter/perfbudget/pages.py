@@ -7,6 +7,7 @@ patterns map whole families of paths to one template, unmatched paths have id-li
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 from functools import lru_cache
@@ -99,7 +100,7 @@ class RouteTable:
             (count,) = self._HEADER.unpack_from(buf, 0)
             return list(self._read(buf, 0, count))
 
-    def _read(self, buf: memoryview | bytes, start: int, count: int) -> list[str]:
+    def _read(self, buf: memoryview | mmap.mmap, start: int, count: int) -> list[str]:
         out = []
         for i in range(start, count):
             offset = self._HEADER.size + i * self._ENTRY

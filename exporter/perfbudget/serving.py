@@ -42,7 +42,7 @@ def run_gunicorn(config: Config, worker_class: str = "sync") -> None:
                 "threads": 4 if worker_class == "gthread" else 1,
                 "graceful_timeout": 30,
                 "preload_app": False,  # each worker builds its app (and threads) after the fork
-                "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),
+                "child_exit": lambda _server, worker: multiprocess.mark_process_dead(worker.pid),  # type: ignore[no-untyped-call]
                 "accesslog": None,
             }
             for key, value in settings.items():

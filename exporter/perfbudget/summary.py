@@ -69,7 +69,7 @@ def read_histograms(registry: CollectorRegistry) -> dict[Series, Counts]:
         vital = by_metric.get(family.name)
         if vital is None:
             continue
-        edges = {}
+        edges: dict[Series, dict[str, float]] = {}
         for sample in family.samples:
             if not sample.name.endswith("_bucket"):
                 continue
@@ -135,7 +135,7 @@ class SnapshotStore:
 def _subtract(end: Counts, start: Counts | None) -> Counts:
     if start is None or len(start) != len(end):
         return list(end)
-    return [max(0.0, e - s) for e, s in zip(end, start)]
+    return [max(0.0, e - s) for e, s in zip(end, start, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -229,9 +229,11 @@ class SummaryService:
             for key, counts in series.items():
                 if device is not None and key[2] != device:
                     continue
+                if len(counts) != len(self._edges[key[0]]) + 1:
+                    continue  # a run with other bucket edges (budgets changed): its buckets do not add up
                 delta = _subtract(counts, base.get(key))
                 total = totals.get(key[0])
-                totals[key[0]] = delta if total is None else [a + b for a, b in zip(total, delta)]
+                totals[key[0]] = delta if total is None else [a + b for a, b in zip(total, delta, strict=True)]
         return totals
 
     def state(self, window: int, route: str | None, now: float | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ _services: Services = application.extensions[EXTENSION]
 def _close() -> None:
     _services.close()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(os.getpid())  # drop this worker's live gauges
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # drop live gauges
 
 
 # granian's workers are multiprocessing children (atexit does not run there: Finalize does);

@@ -67,7 +67,7 @@ def demo_site(exporter_url: str, hero_delay: float, block_ms: int = 150) -> Iter
     vitals_js = WEB_VITALS.read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path.startswith("/products/"):
                 self._send(200, "text/html; charset=utf-8", page)

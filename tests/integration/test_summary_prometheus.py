@@ -6,7 +6,6 @@ import bisect
 import random
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

@@ -47,7 +47,7 @@ def _input(value: Any) -> str:
 
 
 def format_validation_error(
-    source: str, exc: ValidationError, env_keys: Mapping[tuple[str, ...], str] | None = None
+    source: str, exc: ValidationError, env_keys: Mapping[tuple[str | int, ...], str] | None = None
 ) -> list[str]:
     """One line per pydantic error: 'perfbudget.yml: beacons.max_batch: 0: must be >= 1'.
 

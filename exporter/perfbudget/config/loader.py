@@ -70,7 +70,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     source = str(path) if path is not None else "embedded defaults"
     data: dict[str, Any] = read_yaml_mapping(Path(path)) if path is not None else {}
 
-    env_keys: dict[tuple[str, ...], str] = {}
+    env_keys: dict[tuple[str | int, ...], str] = {}
     for name, key in ENV_OVERRIDES.items():
         if env.get(name):
             _set(data, key, env[name])
@@ -82,7 +82,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
             tokens = auth.setdefault("tokens", [])
             if isinstance(tokens, list):
                 tokens.append({"name": "env", "token": token})
-                env_keys[("auth", "tokens", len(tokens) - 1)] = API_TOKEN_ENV  # type: ignore[assignment]
+                env_keys[("auth", "tokens", len(tokens) - 1)] = API_TOKEN_ENV
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

@@ -76,7 +76,7 @@ class BeaconsConfig(StrictModel):
         try:
             parse_many(value)
         except ValueError:
-            raise ValueError("must be Flask-Limiter notation like '50/second' or '1000 per minute', or 'off'")
+            raise ValueError("must be Flask-Limiter notation like '50/second' or '1000 per minute', or 'off'") from None
         return value
 
 

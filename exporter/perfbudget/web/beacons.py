@@ -145,7 +145,7 @@ class BeaconEndpoint:
             if forwarded:
                 hops = [part.strip() for part in forwarded.split(",")]
                 if len(hops) >= self._proxy_hops:
-                    return hops[-self._proxy_hops]
+                    return str(hops[-self._proxy_hops])
         return str(environ.get("REMOTE_ADDR", ""))
 
     # --- CORS -----------------------------------------------------------------------------------
