@@ -141,6 +141,10 @@ class RouteNormalizer:
             return label, False
         return OTHER, True
 
+    def known_routes(self) -> list[str]:
+        """Every route label admitted so far (shared by the workers)."""
+        return self._table.routes()
+
     def lookup(self, page: str) -> str:
         """The label for a `?page=` filter, without admitting anything: a known label as given, else the
         label its path maps to."""

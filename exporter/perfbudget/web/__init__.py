@@ -7,6 +7,6 @@ from flask import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """Every Flask blueprint of the exporter; add a feature's blueprint here."""
-    from . import ops, summary
+    from . import console, ops, summary
 
-    return [ops.bp, summary.bp]
+    return [console.bp, ops.bp, summary.bp]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
+from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request
 from prometheus_client.exposition import choose_encoder
@@ -11,6 +13,7 @@ from ..app import services
 from ..metrics import scrape_registry
 
 bp = Blueprint("ops", __name__)
+WEB_VITALS_FILE = "web-vitals.attribution.iife.js"
 
 
 @bp.get("/metrics")
@@ -46,6 +49,29 @@ def reload() -> tuple[Response, int]:
     if errors:
         return jsonify({"ok": False, "errors": errors}), 400
     return jsonify({"ok": True, "message": "configuration reloaded"}), 200
+
+
+def web_vitals_script() -> Path | None:
+    """The web-vitals IIFE build to serve beside /beacon.js: $PERFBUDGET_WEB_VITALS_JS, the copy the Docker
+    image puts in the package, or the npm package of a source checkout."""
+    candidates = [os.environ.get("PERFBUDGET_WEB_VITALS_JS")]
+    candidates.append(str(resources.files("perfbudget.web").joinpath(f"static/vendor/{WEB_VITALS_FILE}")))
+    checkout = Path(__file__).resolve().parents[3]
+    candidates.append(str(checkout / "node_modules" / "web-vitals" / "dist" / WEB_VITALS_FILE))
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+@bp.get(f"/{WEB_VITALS_FILE}")
+def web_vitals_js() -> Response | tuple[Response, int]:
+    path = web_vitals_script()
+    if path is None:
+        return jsonify({"error": f"{WEB_VITALS_FILE} is not available here: install the npm package web-vitals "
+                                 "and set PERFBUDGET_WEB_VITALS_JS to its dist/ file, or serve it from your site"}), 404
+    return Response(path.read_bytes(), mimetype="text/javascript",
+                    headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"})
 
 
 @bp.get("/beacon.js")
