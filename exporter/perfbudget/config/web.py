@@ -20,6 +20,9 @@ class ServerConfig(StrictModel):
     workers: Annotated[int, Field(ge=1, le=256)] = Field(default_factory=_default_workers)
     # Production server, chosen on measurements (benchmarks/ingest.py): granian unless you need gunicorn.
     server: Literal["granian", "gunicorn", "gunicorn-gthread"] = "granian"
+    # Threads per worker (granian's blocking threads, gunicorn-gthread's threads). A client sending its body
+    # slowly holds one; on the public internet, a buffering reverse proxy in front is still the real defence.
+    threads: Annotated[int, Field(ge=1, le=256)] = 16
     # How many reverse-proxy hops to trust in X-Forwarded-For when finding the client address.
     trusted_proxy_hops: Annotated[int, Field(ge=0, le=10)] = 0
 

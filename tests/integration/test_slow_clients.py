@@ -1,0 +1,66 @@
+"""Slow clients (slowloris-style bodies trickled a byte at a time) never starve the beacon endpoint."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .stack import Server, beacon, exporter, http
+
+pytestmark = pytest.mark.integration
+
+SLOW_CLIENTS = 8
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with exporter(tmp_path_factory.mktemp("slow"), workers=2) as srv:
+        yield srv
+
+
+def _trickle(port: int, stop: threading.Event, sent: list[int]) -> None:
+    body = json.dumps([beacon("LCP", 1000, f"slow-{threading.get_ident()}")]).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /api/web-vitals HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode())
+        for byte in body[:-1]:
+            if stop.wait(0.2):
+                return
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                return  # the server may drop a client this slow: that is allowed
+            sent[0] += 1
+
+
+def test_beacons_are_answered_promptly_while_slow_clients_trickle_bodies(served: Server) -> None:
+    stop = threading.Event()
+    sent = [0]
+    slow = [threading.Thread(target=_trickle, args=(served.port, stop, sent), daemon=True)
+            for _ in range(SLOW_CLIENTS)]
+    for thread in slow:
+        thread.start()
+    try:
+        time.sleep(1.0)  # every slow client is now mid-body
+        assert sent[0] > 0
+        timings = []
+        for i in range(20):
+            started = time.monotonic()
+            status, answer = http("POST", f"{served.url}/api/web-vitals", [beacon("INP", 90, f"fast-{i}")],
+                                  timeout=5)
+            timings.append(time.monotonic() - started)
+            assert status == 200 and answer["received"] == 1
+        # Generous bound (a loaded CI machine): blocked workers would make these wait for the slow bodies.
+        assert max(timings) < 2.0, timings
+    finally:
+        stop.set()
+        for thread in slow:
+            thread.join(5)
+    _, text = http("GET", f"{served.url}/metrics")
+    assert 'perfbudget_inp_seconds_count{route="/",device="unknown"} 20.0' in text
