@@ -43,6 +43,20 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+def bind_multiprocess_values() -> None:
+    """Make new metrics write to the multiprocess mmap files when PROMETHEUS_MULTIPROC_DIR is set.
+
+    client_python picks its value class once, when `prometheus_client.values` is first imported. A worker
+    forked from a parent that imported it before `perfbudget serve` set the variable would silently keep
+    per-process values (and /metrics would show none of them), so each worker re-picks it before it
+    declares its metrics.
+    """
+    if multiprocess_dir() is not None:
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()
+
+
 class Metrics:
     """The exporter's metrics. Build one per app with the registry to register them on."""
 

@@ -14,7 +14,9 @@ from prometheus_client import multiprocess
 
 from .app import EXTENSION, Services, create_app
 from .config import CONFIG_ENV
+from .metrics import bind_multiprocess_values
 
+bind_multiprocess_values()
 application = create_app(config_file=os.environ.get(CONFIG_ENV) or None)
 _services: Services = application.extensions[EXTENSION]
 

@@ -16,11 +16,12 @@ from .stack import Server, beacon, exporter, http
 pytestmark = pytest.mark.integration
 
 SLOW_CLIENTS = 8
+THREADS = 12  # per worker: more than the slow clients, however the kernel spreads them over the 2 workers
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with exporter(tmp_path_factory.mktemp("slow"), workers=2) as srv:
+    with exporter(tmp_path_factory.mktemp("slow"), workers=2, config={"server": {"threads": THREADS}}) as srv:
         yield srv
 
 

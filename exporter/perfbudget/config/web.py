@@ -22,7 +22,8 @@ class ServerConfig(StrictModel):
     server: Literal["granian", "gunicorn", "gunicorn-gthread"] = "granian"
     # Threads per worker (granian's blocking threads, gunicorn-gthread's threads). A client sending its body
     # slowly holds one; on the public internet, a buffering reverse proxy in front is still the real defence.
-    threads: Annotated[int, Field(ge=1, le=256)] = 16
+    # Default 2 * cores + 1, the most granian runs without warning about GIL contention.
+    threads: Annotated[int, Field(ge=1, le=256)] = Field(default_factory=lambda: 2 * (os.cpu_count() or 2) + 1)
     # How many reverse-proxy hops to trust in X-Forwarded-For when finding the client address.
     trusted_proxy_hops: Annotated[int, Field(ge=0, le=10)] = 0
 
