@@ -41,3 +41,12 @@ def test_without_the_library_the_answer_says_how_to_get_it(
     answer = client.get("/web-vitals.attribution.iife.js")
     assert answer.status_code == 404
     assert "PERFBUDGET_WEB_VITALS_JS" in answer.get_json()["error"]
+
+
+def test_the_landing_page_lists_recent_playbook_runs(client: FlaskClient) -> None:
+    started = client.post("/api/perf-fix", json={"playbookId": "reduce-js-execution", "dryRun": True})
+    assert started.status_code == 202, started.json
+    run_id = started.json["id"]
+    text = client.get("/").get_data(as_text=True)
+    assert f'href="/api/perf-fix/runs/{run_id}"' in text
+    assert "reduce-js-execution" in text and "No runs yet" not in text

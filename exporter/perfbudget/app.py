@@ -73,6 +73,9 @@ class Services:
         try:
             config = load_config(self.config_file)
             load_budgets(config.budgets_file)
+            from .playbooks import load_playbooks
+
+            load_playbooks(config)
         except ConfigError as exc:
             self.metrics.config_reload_successful.set(0)
             return exc.errors
@@ -120,6 +123,9 @@ def build_services(config: Config, registry: CollectorRegistry, config_file: Pat
     attribution = AttributionStore(config.data_dir / "attribution", beacons.attribution_top_k)
 
     from .otlp import OtlpPipeline
+    from .playbooks import build_runner, load_playbooks, suggest_fix
+
+    playbooks = load_playbooks(config)
 
     otlp = OtlpPipeline.from_config(config, edges, metrics)
     ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label)
@@ -131,13 +137,19 @@ def build_services(config: Config, registry: CollectorRegistry, config_file: Pat
         started=time.time(),
         target_for=budgets.target_for,
         diagnose=lambda vital, route: _diagnosis(attribution, vital, route),
+        suggest=lambda vital: suggest_fix(playbooks, vital),
     )
     state = Services(config, config_file, registry, budgets, edges, metrics, routes, ingestor, attribution, summary)
     state.closers += [seen.close, attribution.close, summary.close]
     if otlp is not None:
         state.closers.append(otlp.shutdown)
+    runner = build_runner(config, playbooks, metrics=metrics, summary=summary, edges=edges,
+                          attribution=lambda kind, route: attribution.top(kind, route, limit=20))
+    state.extras["runner"] = runner
+    state.closers.append(runner.close)  # closers run newest first: runs stop before the stores they read
     attribution.start()
     summary.start()
+    runner.start()
     return state
 
 

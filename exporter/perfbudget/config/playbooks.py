@@ -26,6 +26,8 @@ class PlaybooksConfig(StrictModel):
     worker_threads: Annotated[int, Field(ge=1, le=64)] = 2
     queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     action_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    # The audit log (SQLite); data_dir/playbook-runs.sqlite when unset.
+    audit_file: Path | None = None
 
 
 class ActionsConfig(StrictModel):

@@ -7,6 +7,6 @@ from flask import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """Every Flask blueprint of the exporter; add a feature's blueprint here."""
-    from . import console, ops, summary
+    from . import alerts, console, ops, perffix, summary
 
-    return [console.bp, ops.bp, summary.bp]
+    return [console.bp, ops.bp, summary.bp, alerts.bp, perffix.bp]

@@ -52,6 +52,18 @@ def _rows(state: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _run_row(run: dict[str, Any]) -> dict[str, Any]:
+    saved = run.get("bytesSaved")
+    return {
+        "id": run["id"],
+        "playbook": run["playbookId"],
+        "mode": run["mode"],
+        "status": run["state"],
+        "started": (run.get("startedAt") or run.get("createdAt") or "")[:19].replace("T", " "),
+        "message": run["message"] + (f" ({saved / 1024:.0f} KiB)" if isinstance(saved, int) and saved > 0 else ""),
+    }
+
+
 @bp.get("/")
 def index() -> str:
     state = services()
@@ -59,8 +71,8 @@ def index() -> str:
     if window_text not in WINDOWS:
         window_text = "1h"
     summary = state.summary.state(parse_window(window_text), None)
-    runs_source = state.extras.get("recent_runs")
-    runs: list[dict[str, Any]] = runs_source(10) if callable(runs_source) else []
+    runner = state.extras.get("runner")
+    runs = [_run_row(runner.to_json(run, full=False)) for run in runner.store.recent(limit=10)] if runner else []
     return render_template(
         "console.html",
         version=__version__,

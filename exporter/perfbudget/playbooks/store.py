@@ -1,0 +1,432 @@
+"""The audit log: every playbook run and every change of its state, in SQLite (WAL, synchronous=FULL).
+
+The database is also the work queue shared by every worker process: the webhook inserts `queued` runs and
+any worker thread of any process claims one with a single `UPDATE ... RETURNING`, so the per-playbook
+concurrency limit holds across processes. Idempotency rests on a UNIQUE key (playbook, alert fingerprint,
+startsAt): two processes receiving the same delivery at once cannot both insert it.
+
+States: queued -> running -> succeeded | failed; queued -> skipped (cooldown); running -> interrupted (its
+process died: never re-run silently); succeeded -> rolled-back. A queued run has done nothing yet, so one
+left behind by a dead process simply waits for the next worker.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..config.model import Config
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED, ROLLED_BACK = (
+    "queued", "running", "succeeded", "failed", "interrupted", "skipped", "rolled-back",
+)
+TERMINAL = (SUCCEEDED, FAILED, INTERRUPTED, SKIPPED, ROLLED_BACK)
+DRY_RUN, EXECUTE = "dry-run", "execute"
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY,
+        playbook TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        state TEXT NOT NULL,
+        idem_key TEXT UNIQUE,
+        fingerprint TEXT,
+        starts_at TEXT,
+        alert_status TEXT,
+        resolved_at REAL,
+        trigger TEXT NOT NULL,
+        options TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        owner TEXT,
+        message TEXT NOT NULL DEFAULT '',
+        result TEXT NOT NULL DEFAULT '{}',
+        deliveries INTEGER NOT NULL DEFAULT 1
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, created_at)",
+    "CREATE INDEX IF NOT EXISTS runs_by_alert ON runs (fingerprint, starts_at)",
+    "CREATE INDEX IF NOT EXISTS runs_by_playbook ON runs (playbook, fingerprint, created_at)",
+    "CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_at)",
+    """CREATE TABLE IF NOT EXISTS events (
+        run_id TEXT NOT NULL, ts REAL NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, ts)",
+    """CREATE TABLE IF NOT EXISTS resolved_alerts (
+        fingerprint TEXT NOT NULL, starts_at TEXT NOT NULL, ends_at TEXT, received_at REAL NOT NULL,
+        PRIMARY KEY (fingerprint, starts_at)
+    )""",
+)
+
+
+class QueueFull(Exception):
+    """More runs are queued than `playbooks.queue_size`: a transient fault (the sender should retry)."""
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def new_run_id() -> str:
+    """Sortable by creation time (milliseconds, hex) and unguessable (random suffix)."""
+    return f"{int(time.time() * 1000):011x}-{secrets.token_hex(5)}"
+
+
+def audit_path(config: Config) -> Path:
+    return config.playbooks.audit_file or config.data_dir / "playbook-runs.sqlite"
+
+
+@dataclass
+class Run:
+    """One row of the audit log, JSON columns decoded."""
+
+    id: str
+    playbook: str
+    mode: str
+    state: str
+    idem_key: str | None
+    fingerprint: str | None
+    starts_at: str | None
+    alert_status: str | None
+    resolved_at: float | None
+    trigger: dict[str, Any]
+    options: dict[str, Any]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    owner: str | None
+    message: str
+    result: dict[str, Any]
+    deliveries: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Run:
+        data = dict(row)
+        for key in ("trigger", "options", "result"):
+            data[key] = orjson.loads(data[key])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run to record. `idem_key` is None for runs started by hand (they are never duplicates)."""
+
+    playbook: str
+    mode: str
+    trigger: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+    idem_key: str | None = None
+    fingerprint: str | None = None
+    starts_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    fingerprint: str
+    starts_at: str
+    ends_at: str | None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What recording a `NewRun` gave: the run, and whether it already existed (a repeated delivery)."""
+
+    run: Run
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Delivery:
+    submitted: list[Submitted]
+    # Firing alerts not started because the same alert (fingerprint, startsAt) was already resolved.
+    already_resolved: int
+    # Runs marked resolved by resolved alerts in the delivery.
+    resolved_runs: int
+
+
+def idempotency_key(playbook: str, fingerprint: str, starts_at: str) -> str:
+    return f"{playbook}\x1f{fingerprint}\x1f{starts_at}"
+
+
+class Store:
+    """The audit log. Thread-safe: one short-lived connection per operation."""
+
+    def __init__(self, path: Path, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self._timeout = busy_timeout
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            for statement in _SCHEMA:
+                db.execute(statement)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
+        try:
+            db.row_factory = sqlite3.Row
+            # WAL's default NORMAL can lose the last commits on power loss; a run acknowledged to
+            # Alertmanager must survive that, so every commit is fsynced.
+            db.execute("PRAGMA synchronous=FULL")
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            # IMMEDIATE takes the write lock up front, so check-then-insert is atomic across processes.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @staticmethod
+    def _event(db: sqlite3.Connection, run_id: str, event: str, **detail: Any) -> None:
+        db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, time.time(), event, _json(detail)))
+
+    @staticmethod
+    def _get(db: sqlite3.Connection, run_id: str) -> Run | None:
+        row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return Run.from_row(row) if row else None
+
+    def _insert(self, db: sqlite3.Connection, new: NewRun, state: str, message: str, now: float) -> Run:
+        run_id = new_run_id()
+        db.execute(
+            "INSERT INTO runs (id, playbook, mode, state, idem_key, fingerprint, starts_at, alert_status, trigger, "
+            "options, created_at, finished_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, new.playbook, new.mode, state, new.idem_key, new.fingerprint, new.starts_at,
+             "firing" if new.fingerprint else None, _json(new.trigger), _json(new.options), now,
+             now if state in TERMINAL else None, message),
+        )
+        self._event(db, run_id, state, message=message, trigger=new.trigger.get("type"))
+        run = self._get(db, run_id)
+        assert run is not None
+        return run
+
+    # --- recording --------------------------------------------------------------------------------
+
+    def record_delivery(
+        self,
+        firing: Sequence[NewRun],
+        resolved: Sequence[Resolution],
+        *,
+        queue_size: int,
+        cooldown_seconds: float,
+        now: float | None = None,
+    ) -> Delivery:
+        """One webhook delivery in one transaction: durable when this returns, nothing of it when it raises."""
+        now = time.time() if now is None else now
+        submitted: list[Submitted] = []
+        already_resolved: set[tuple[str, str | None]] = set()
+        resolved_runs = 0
+        with self._transaction() as db:
+            queued = db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", (QUEUED,)).fetchone()[0]
+            for end in resolved:
+                db.execute("INSERT OR IGNORE INTO resolved_alerts VALUES (?, ?, ?, ?)",
+                           (end.fingerprint, end.starts_at, end.ends_at, now))
+                ids = [row[0] for row in db.execute(
+                    "SELECT id FROM runs WHERE fingerprint = ? AND starts_at = ? AND alert_status = 'firing'",
+                    (end.fingerprint, end.starts_at))]
+                for run_id in ids:
+                    db.execute("UPDATE runs SET alert_status = 'resolved', resolved_at = ? WHERE id = ?", (now, run_id))
+                    self._event(db, run_id, "alert-resolved", endsAt=end.ends_at)
+                resolved_runs += len(ids)
+            for new in firing:
+                if new.idem_key is not None:
+                    row = db.execute("SELECT * FROM runs WHERE idem_key = ?", (new.idem_key,)).fetchone()
+                    if row is not None:
+                        db.execute("UPDATE runs SET deliveries = deliveries + 1 WHERE id = ?", (row["id"],))
+                        self._event(db, row["id"], "duplicate-delivery", receiver=new.trigger.get("receiver"))
+                        existing = self._get(db, row["id"])
+                        assert existing is not None
+                        submitted.append(Submitted(existing, True))
+                        continue
+                if new.fingerprint is not None and db.execute(
+                    "SELECT 1 FROM resolved_alerts WHERE fingerprint = ? AND starts_at = ?",
+                    (new.fingerprint, new.starts_at),
+                ).fetchone():
+                    # A late retry or an HA peer's copy of an alert that has already ended.
+                    already_resolved.add((new.fingerprint, new.starts_at))
+                    continue
+                cooled = self._cooldown(db, new, cooldown_seconds, now)
+                if cooled is not None:
+                    submitted.append(Submitted(self._insert(db, new, SKIPPED, cooled, now), False))
+                    continue
+                if queued >= queue_size:
+                    raise QueueFull(f"{queued} runs are queued (playbooks.queue_size is {queue_size})")
+                queued += 1
+                submitted.append(Submitted(self._insert(db, new, QUEUED, "queued", now), False))
+        return Delivery(submitted, len(already_resolved), resolved_runs)
+
+    @staticmethod
+    def _cooldown(db: sqlite3.Connection, new: NewRun, cooldown: float, now: float) -> str | None:
+        """Why `new` must be skipped: the same playbook ran for the same alert within the cooldown."""
+        if new.fingerprint is None or cooldown <= 0:
+            return None
+        row = db.execute(
+            "SELECT id, created_at FROM runs WHERE playbook = ? AND fingerprint = ? AND state != ? "
+            "AND created_at > ? ORDER BY created_at DESC LIMIT 1",
+            (new.playbook, new.fingerprint, SKIPPED, now - cooldown),
+        ).fetchone()
+        if row is None:
+            return None
+        return (f"cooldown: run {row['id']} of {new.playbook} for this alert started {now - row['created_at']:.0f}s "
+                f"ago (playbooks.cooldown_seconds is {cooldown:g})")
+
+    def submit(self, new: NewRun, *, queue_size: int) -> Run:
+        """A run started by hand: always a new run, queued."""
+        delivery = self.record_delivery([new], [], queue_size=queue_size, cooldown_seconds=0)
+        return delivery.submitted[0].run
+
+    # --- the queue --------------------------------------------------------------------------------
+
+    def claim(self, owner: str, max_concurrent: int, run_id: str | None = None) -> Run | None:
+        """Take the oldest queued run whose playbook has fewer than `max_concurrent` running (or `run_id`)."""
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "UPDATE runs SET state = ?, owner = ?, started_at = ? WHERE id = ("
+                " SELECT r.id FROM runs r WHERE r.state = ? AND (? IS NULL OR r.id = ?) AND"
+                " (SELECT COUNT(*) FROM runs x WHERE x.playbook = r.playbook AND x.state = ?) < ?"
+                " ORDER BY r.created_at, r.id LIMIT 1) RETURNING id",
+                (RUNNING, owner, now, QUEUED, run_id, run_id, RUNNING, max_concurrent),
+            ).fetchone()
+            if row is None:
+                return None
+            self._event(db, row[0], RUNNING, owner=owner)
+            return self._get(db, row[0])
+
+    def progress(self, run_id: str, result: dict[str, Any], message: str) -> None:
+        """The result so far, written after every action so a crash loses at most the one in flight."""
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET result = ?, message = ? WHERE id = ?", (_json(result), message, run_id))
+
+    def finish(self, run_id: str, state: str, message: str, result: dict[str, Any]) -> Run:
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET state = ?, message = ?, result = ?, finished_at = ? WHERE id = ?",
+                (state, message, _json(result), now, run_id),
+            )
+            self._event(db, run_id, state, message=message)
+            run = self._get(db, run_id)
+        assert run is not None
+        return run
+
+    def mark(self, run_id: str, state: str, message: str, result: dict[str, Any] | None = None) -> Run:
+        """A later state change of a finished run (rolled back), with its own event."""
+        with self._transaction() as db:
+            if result is not None:
+                db.execute("UPDATE runs SET result = ? WHERE id = ?", (_json(result), run_id))
+            db.execute("UPDATE runs SET state = ?, message = ? WHERE id = ?", (state, message, run_id))
+            self._event(db, run_id, state, message=message)
+            run = self._get(db, run_id)
+        assert run is not None
+        return run
+
+    def interrupt_orphans(self, alive: Callable[[str], bool]) -> list[Run]:
+        """Mark running runs whose owner is dead as interrupted; returns them."""
+        found: list[Run] = []
+        with self._transaction() as db:
+            rows = db.execute("SELECT id, owner FROM runs WHERE state = ?", (RUNNING,)).fetchall()
+            for row in rows:
+                if row["owner"] and alive(row["owner"]):
+                    continue
+                message = (f"interrupted: the process running it ({row['owner']}) ended before it finished; "
+                           "it was not re-run (check what its actions did, then run it again)")
+                db.execute("UPDATE runs SET state = ?, message = ?, finished_at = ? WHERE id = ?",
+                           (INTERRUPTED, message, time.time(), row["id"]))
+                self._event(db, row["id"], INTERRUPTED, message=message)
+                run = self._get(db, row["id"])
+                assert run is not None
+                found.append(run)
+        return found
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def get(self, run_id: str, events: bool = False) -> Run | None:
+        with self._connect() as db:
+            run = self._get(db, run_id)
+            if run is not None and events:
+                run.events = [
+                    {"ts": row["ts"], "event": row["event"], **orjson.loads(row["detail"])}
+                    for row in db.execute("SELECT * FROM events WHERE run_id = ? ORDER BY ts, rowid", (run_id,))
+                ]
+        return run
+
+    def recent(self, *, limit: int = 50, playbook: str | None = None, state: str | None = None,
+             before: str | None = None, fingerprint: str | None = None) -> list[Run]:
+        """Newest first."""
+        clauses, args = [], []
+        for column, value, op in (("playbook", playbook, "="), ("state", state, "="), ("id", before, "<"),
+                                  ("fingerprint", fingerprint, "=")):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._connect() as db:
+            rows = db.execute(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [Run.from_row(row) for row in rows]
+
+    def count(self, state: str) -> int:
+        with self._connect() as db:
+            value: int = db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", (state,)).fetchone()[0]
+        return value
+
+
+def recover_interrupted(config: Config) -> list[Run]:
+    """At start, before any worker: runs left `running` by a crash are marked interrupted.
+
+    Queued runs stay queued (they never started, so running them now is not a re-run) and the new
+    workers take them. Called by `perfbudget serve` once per start.
+    """
+    store = Store(audit_path(config))
+    own = f"{os.getpid()}:"
+    # No worker exists yet, so every owner is dead except (in tests) this very process's live runners.
+    return store.interrupt_orphans(lambda owner: owner.startswith(own) and owner_alive(owner))
+
+
+# Owners are "pid:token"; the token tells apart several runners in one process (tests, the dev reloader).
+_LIVE_TOKENS: set[str] = set()
+
+
+def new_owner() -> str:
+    token = secrets.token_hex(4)
+    _LIVE_TOKENS.add(token)
+    return f"{os.getpid()}:{token}"
+
+
+def release_owner(owner: str) -> None:
+    _LIVE_TOKENS.discard(owner.partition(":")[2])
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process (and, in this process, the runner) that claimed a run still exists."""
+    pid_text, _, token = owner.partition(":")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return token in _LIVE_TOKENS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True

@@ -1,0 +1,130 @@
+"""The playbooks API: `GET /api/perf-fix` lists them, `POST /api/perf-fix` runs one by hand,
+`GET /api/perf-fix/runs[/<id>]` reads the audit log.
+
+A dry run changes nothing outside the exporter, so it needs no token (like every read); an execute needs a
+token with the `execute` scope and a playbook listed in `playbooks.execute`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..app import services
+from ..playbooks.model import LEVELS
+from ..playbooks.store import TERMINAL, QueueFull
+from ..web.auth import token_name
+from .alerts import current_runner
+
+bp = Blueprint("perffix", __name__)
+
+_RUN_ID = re.compile(r"^[0-9a-f]{11}-[0-9a-f]{10}$")
+_STATES = ("queued", "running", *TERMINAL)
+
+
+def _bad(message: str, status: int = 400) -> tuple[Response, int]:
+    return jsonify({"error": message}), status
+
+
+@bp.get("/api/perf-fix")
+def list_playbooks() -> tuple[Response, int]:
+    runner = current_runner()
+    metric = (request.args.get("metric") or "").strip()
+    impact = (request.args.get("impact") or "").strip().lower()
+    if impact and impact not in LEVELS:
+        return _bad(f"impact: {impact!r} is not one of {', '.join(LEVELS)}")
+    books = [
+        book.spec.summary() for book in runner.playbooks.values()
+        if (not metric or metric.lower() in (m.lower() for m in book.spec.metric))
+        and (not impact or book.spec.impact == impact)
+    ]
+    rules = runner.config.playbooks
+    for book in books:
+        book["executable"] = book["id"] in rules.execute
+    return jsonify({"playbooks": books, "maxRisk": rules.max_risk}), 200
+
+
+def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key}: {value!r}: must be true or false")
+    return value
+
+
+@bp.post("/api/perf-fix")
+def run_playbook() -> tuple[Response, int]:
+    state = services()
+    runner = current_runner(state)
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        return _bad("body: must be a JSON object like {\"playbookId\": \"optimize-images\", \"dryRun\": true}")
+    playbook = body.get("playbookId")
+    if not isinstance(playbook, str) or playbook not in runner.playbooks:
+        valid = ", ".join(runner.playbooks)
+        return _bad(f"playbookId: {playbook!r}: no such playbook; valid: {valid}")
+    try:
+        dry_run = _flag(body, "dryRun", True)
+        auto_approve = _flag(body, "autoApprove", False)
+    except ValueError as exc:
+        return _bad(str(exc))
+    route = body.get("route")
+    if route is not None and (not isinstance(route, str) or len(route) > 256):
+        return _bad(f"route: {route!r}: must be a route label (a string of at most 256 characters)")
+    if not dry_run:
+        denied = state.authorize("execute")
+        if denied is not None:
+            return denied
+        if playbook not in runner.config.playbooks.execute:
+            return _bad(f"playbook {playbook!r} may not execute: list it in playbooks.execute in the config "
+                        "(every other run is a dry run)", 403)
+    trigger = {
+        "type": "manual",
+        "token": token_name(state.config, request.headers.get("Authorization"), "execute"),
+        "client": request.remote_addr,
+    }
+    try:
+        run = runner.submit_manual(playbook, execute=not dry_run, auto_approve=auto_approve, trigger=trigger,
+                                   route=route)
+    except (QueueFull, sqlite3.OperationalError) as exc:
+        response = jsonify({"error": f"cannot queue the run now, retry later: {exc}"})
+        response.headers["Retry-After"] = "5"
+        return response, 503
+    response = jsonify(runner.to_json(run))
+    response.headers["Location"] = f"/api/perf-fix/runs/{run.id}"
+    return response, 202
+
+
+@bp.get("/api/perf-fix/runs")
+def list_runs() -> tuple[Response, int]:
+    runner = current_runner()
+    args = request.args
+    try:
+        limit = int(args.get("limit", "50"))
+    except ValueError:
+        return _bad(f"limit: {args.get('limit')!r}: must be a whole number from 1 to 500")
+    if not 1 <= limit <= 500:
+        return _bad(f"limit: {limit}: must be from 1 to 500")
+    state_filter = args.get("state") or None
+    if state_filter is not None and state_filter not in _STATES:
+        return _bad(f"state: {state_filter!r} is not one of {', '.join(_STATES)}")
+    before = args.get("before") or None
+    if before is not None and not _RUN_ID.match(before):
+        return _bad(f"before: {before!r} is not a run id")
+    runs = runner.store.recent(limit=limit, playbook=args.get("playbook") or None, state=state_filter,
+                               before=before, fingerprint=args.get("fingerprint") or None)
+    return jsonify({
+        "runs": [runner.to_json(run, full=False) for run in runs],
+        "next": runs[-1].id if len(runs) == limit else None,
+    }), 200
+
+
+@bp.get("/api/perf-fix/runs/<run_id>")
+def get_run(run_id: str) -> tuple[Response, int]:
+    runner = current_runner()
+    run = runner.store.get(run_id, events=True) if _RUN_ID.match(run_id) else None
+    if run is None:
+        return _bad(f"no run {run_id!r}", 404)
+    return jsonify(runner.to_json(run)), 200

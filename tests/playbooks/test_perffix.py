@@ -1,0 +1,136 @@
+"""The playbooks API and the `perfbudget playbooks` command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from flask import Flask
+from flask.testing import FlaskClient
+
+from perfbudget.cli import main
+
+from .conftest import BEARER, TOKEN, EchoKind, get, post, runner_of, wait_run
+
+
+def test_playbooks_are_listed_and_filtered_by_metric_and_impact(client: FlaskClient) -> None:
+    every = get(client, "/api/perf-fix").json
+    assert "optimize-images" in {b["id"] for b in every["playbooks"]} and every["maxRisk"] == "safe"
+    lcp = get(client, "/api/perf-fix?metric=lcp&impact=high").json["playbooks"]
+    assert [b["id"] for b in lcp] == ["optimize-images", "render-blocking-resources", "test-images"]
+    assert lcp[0]["actions"][0] == {"id": "convert-modern-formats", "description": lcp[0]["actions"][0]["description"],
+                                    "kind": "images", "automated": True, "risk": "safe"}
+    assert get(client, "/api/perf-fix?impact=huge").json == {"error": "impact: 'huge' is not one of low, medium, high"}
+
+
+def test_an_unknown_playbook_is_a_400_naming_the_valid_ones(client: FlaskClient) -> None:
+    answer = post(client, "/api/perf-fix", {"playbookId": "optimise-images"})
+    assert answer.status_code == 400
+    assert answer.json["error"].startswith("playbookId: 'optimise-images': no such playbook; valid: ")
+    assert "optimize-images" in answer.json["error"]
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ({"playbookId": "test-images", "dryRun": "no"}, "dryRun: 'no': must be true or false"),
+    ({"playbookId": "test-images", "autoApprove": 1}, "autoApprove: 1: must be true or false"),
+    ([1], 'body: must be a JSON object like {"playbookId": "optimize-images", "dryRun": true}'),
+])
+def test_a_bad_request_body_is_a_400(client: FlaskClient, body: object, error: str) -> None:
+    answer = post(client, "/api/perf-fix", body)
+    assert answer.status_code == 400 and answer.json == {"error": error}
+
+
+def test_a_dry_run_needs_no_token_and_is_recorded_with_who_asked(app: Flask, client: FlaskClient) -> None:
+    answer = post(client, "/api/perf-fix", {"playbookId": "test-images"})
+    assert answer.status_code == 202
+    assert answer.headers["Location"] == f"/api/perf-fix/runs/{answer.json['id']}"
+    assert answer.json["mode"] == "dry-run" and answer.json["state"] == "queued"
+    assert answer.json["estimatedCompletionTime"].endswith("Z")
+    run = wait_run(runner_of(app), answer.json["id"])
+    assert run.trigger == {"type": "manual", "token": None, "client": "127.0.0.1"}
+
+
+def test_an_execute_needs_a_token_with_the_execute_scope(pb_app: Callable[..., Flask]) -> None:
+    app = pb_app(playbooks={"execute": ["test-images"]},
+                 auth={"tokens": [{"name": "am", "token": TOKEN, "scopes": ["webhook"]}]})
+    client = app.test_client()
+    body = {"playbookId": "test-images", "dryRun": False}
+    assert post(client, "/api/perf-fix", body).status_code == 401
+    assert post(client, "/api/perf-fix", body, headers=BEARER).status_code == 401
+
+
+def test_an_execute_of_a_playbook_not_in_the_allowlist_is_refused(client: FlaskClient) -> None:
+    answer = post(client, "/api/perf-fix", {"playbookId": "test-images", "dryRun": False}, headers=BEARER)
+    assert answer.status_code == 403
+    assert answer.json["error"] == ("playbook 'test-images' may not execute: list it in playbooks.execute in the "
+                                    "config (every other run is a dry run)")
+
+
+def test_an_allowed_execute_records_the_tokens_name(pb_app: Callable[..., Flask]) -> None:
+    app = pb_app(playbooks={"execute": ["test-images"]})
+    answer = post(app.test_client(), "/api/perf-fix", {"playbookId": "test-images", "dryRun": False},
+                                    headers=BEARER)
+    assert answer.status_code == 202
+    run = wait_run(runner_of(app), answer.json["id"])
+    assert run.mode == "execute" and run.trigger["token"] == "ci"
+
+
+def test_the_audit_log_lists_runs_newest_first_and_pages(app: Flask, client: FlaskClient) -> None:
+    ids = [post(client, "/api/perf-fix", {"playbookId": "test-images"}).json["id"] for _ in range(3)]
+    page = get(client, "/api/perf-fix/runs?limit=2").json
+    assert [r["id"] for r in page["runs"]] == ids[::-1][:2] and page["next"] == ids[1]
+    rest = get(client, f"/api/perf-fix/runs?limit=2&before={page['next']}").json
+    assert [r["id"] for r in rest["runs"]] == [ids[0]] and rest["next"] is None
+    assert get(client, "/api/perf-fix/runs?state=exploded").status_code == 400
+    assert get(client, "/api/perf-fix/runs?limit=0").status_code == 400
+    missing = get(client, "/api/perf-fix/runs/0000000000a-00000000aa")
+    assert missing.status_code == 404 and missing.json == {"error": "no run '0000000000a-00000000aa'"}
+
+
+def _cli_config(tmp_path: Path, book_dir: Path) -> Path:
+    path = tmp_path / "cli.yml"
+    path.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "cli-data"),
+                                    "playbooks": {"directory": str(book_dir), "execute": ["test-images"]}}))
+    return path
+
+
+def test_the_command_line_lists_shows_and_runs_playbooks(
+    tmp_path: Path, book_dir: Path, echo: EchoKind, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(_cli_config(tmp_path, book_dir))
+    assert main(["playbooks", "list", "--config.file", config, "--metric", "INP"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["ID", "METRIC", "IMPACT", "EFFORT", "ACTIONS", "NAME"]
+    assert out[1].split()[:5] == ["reduce-js-execution", "INP", "high", "high", "2"]
+
+    assert main(["playbooks", "show", "test-images", "--config.file", config]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["actions"][0]["params"] == {"note": "safe step", "bytes_before": 1000, "sleep": 0.0, "fail": False}
+
+    assert main(["playbooks", "run", "test-images", "--config.file", config]) == 0
+    captured = capsys.readouterr()
+    run = json.loads(captured.out)
+    assert run["mode"] == "dry-run" and run["state"] == "succeeded" and run["trigger"]["type"] == "cli"
+    assert "test-images: [3/3] manual-step: previewed" in captured.err
+
+    assert main(["playbooks", "run", "test-images", "--execute", "--config.file", config]) == 0
+    executed = json.loads(capsys.readouterr().out)
+    assert [a["id"] for a in executed["executedActions"]] == ["safe-step"]
+
+    assert main(["playbooks", "rollback", executed["id"], "--config.file", config]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "rolled-back"
+    assert main(["playbooks", "rollback", run["id"], "--config.file", config]) == 1
+    assert "is a dry-run run in state succeeded: nothing to roll back" in capsys.readouterr().err
+
+
+def test_the_command_line_refuses_an_unknown_playbook_and_a_forbidden_execute(
+    tmp_path: Path, book_dir: Path, echo: EchoKind, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(_cli_config(tmp_path, book_dir))
+    assert main(["playbooks", "run", "nope", "--config.file", config]) == 2
+    assert "no playbook 'nope'; known: " in capsys.readouterr().err
+    assert main(["playbooks", "run", "optimize-images", "--execute", "--config.file", config]) == 2
+    assert "optimize-images may not execute: list it in playbooks.execute" in capsys.readouterr().err
