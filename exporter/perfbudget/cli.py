@@ -17,6 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_serve
 
     cli_serve.add_parsers(sub)
+    __import__("perfbudget.cli_generate", fromlist=["add_parsers"]).add_parsers(sub)
+    from . import cli_playbooks
+
+    cli_playbooks.add_parsers(sub)
     return parser
 
 

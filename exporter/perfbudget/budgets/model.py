@@ -38,6 +38,9 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], str]] = {
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)$")
 _PROM_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_METRIC = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
 
 
 def bundled_budgets_path() -> Path:
@@ -60,10 +63,44 @@ def _seconds(value: Any, *, ms_numbers: bool) -> Any:
     return value
 
 
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
 def _prom_duration(value: str) -> str:
     if not _PROM_DURATION.match(value):
         raise ValueError("must be a Prometheus duration like 5m, 1h or 1d")
     return value
+
+
+def _re2_regex(value: str) -> str:
+    """A regex that both Python and Prometheus (RE2: no lookaround, no backreferences) accept."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"regex {value!r} does not compile: {exc}") from None
+    if _NOT_RE2.search(value):
+        raise ValueError(f"regex {value!r} uses lookaround or a backreference, which Prometheus (RE2) refuses")
+    return value
+
+
+def _metric_name(value: str) -> str:
+    if not _METRIC.match(value):
+        raise ValueError("is not a Prometheus metric name")
+    return value
+
+
+def _label_matchers(value: dict[str, str]) -> dict[str, str]:
+    for name in value:
+        if not _LABEL.match(name):
+            raise ValueError(f"{name!r} is not a Prometheus label name")
+    return value
+
+
+def parse_duration(value: str) -> float:
+    """A Prometheus duration ('1h30m', '5m', '0s') in seconds."""
+    if not _PROM_DURATION.match(value):
+        raise ValueError(f"{value!r} is not a Prometheus duration like 5m, 1h or 1d")
+    return float(sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", value)))
 
 
 class VitalBudget(StrictModel):
@@ -107,12 +144,7 @@ class VitalBudget(StrictModel):
     @field_validator("route")
     @classmethod
     def _route(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"regex {value!r} does not compile: {exc}") from None
-        return value
+        return None if value is None else _re2_regex(value)
 
     @model_validator(mode="after")
     def _sane_target(self) -> VitalBudget:
@@ -147,6 +179,8 @@ class VitalBudget(StrictModel):
 
 
 class LatencyBudget(StrictModel):
+    """p`percentile` of the HTTP server request duration histogram, per job, must stay under `target`."""
+
     # OpenTelemetry's HTTP server semantic conventions, as the Prometheus exporter names them.
     metric: str = "http_server_request_duration_seconds"
     percentile: Annotated[float, Field(gt=0, lt=100)] = 95
@@ -154,7 +188,8 @@ class LatencyBudget(StrictModel):
     window: str = "5m"
     for_: Annotated[str, Field(alias="for")] = "10m"
     severity: Severity = "warning"
-    selector: str = ""  # extra label matchers, e.g. 'job="api"'
+    # Extra equality matchers on the series, e.g. {job: api}.
+    selector: dict[str, str] = Field(default_factory=dict)
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
@@ -168,16 +203,30 @@ class LatencyBudget(StrictModel):
     def _duration(cls, value: str) -> str:
         return _prom_duration(value)
 
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        return _metric_name(value)
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
+        return _label_matchers(value)
+
 
 class ErrorRateBudget(StrictModel):
+    """The share of failed requests per job (also the SLI of the availability objective)."""
+
     metric: str = "http_server_request_duration_seconds_count"
-    # Label and regex that mark a failed request (OpenTelemetry: http.response.status_code).
-    error_selector: str = 'http_response_status_code=~"5.."'
+    # The label and the regex over its values that mark a failed request (OpenTelemetry:
+    # http.response.status_code); `error_example` is a value the regex matches, used in the rule tests.
+    error_label: str = "http_response_status_code"
+    error_regex: str = "5.."
     target: Annotated[float, Field(gt=0, lt=1)] = 0.001  # ratio: 0.1 %
     window: str = "5m"
     for_: Annotated[str, Field(alias="for")] = "5m"
     severity: Severity = "critical"
-    selector: str = ""
+    selector: dict[str, str] = Field(default_factory=dict)
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
@@ -186,25 +235,76 @@ class ErrorRateBudget(StrictModel):
     def _duration(cls, value: str) -> str:
         return _prom_duration(value)
 
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        return _metric_name(value)
+
+    @field_validator("error_label")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        _label_matchers({value: ""})
+        return value
+
+    @field_validator("error_regex")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        return _re2_regex(value)
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
+        return _label_matchers(value)
+
+
+class BurnRate(StrictModel):
+    """Alert when the error budget burns `burn_rate` times too fast over both windows."""
+
+    burn_rate: Annotated[float, Field(gt=0)]
+    long_window: str
+    short_window: str
+    severity: Severity
+    for_: Annotated[str, Field(alias="for")] = "2m"
+
+    model_config = StrictModel.model_config | {"populate_by_name": True}
+
+    @field_validator("long_window", "short_window", "for_")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return _prom_duration(value)
+
+    @model_validator(mode="after")
+    def _windows(self) -> BurnRate:
+        if parse_duration(self.short_window) >= parse_duration(self.long_window):
+            raise ValueError(f"short_window {self.short_window} must be shorter than long_window {self.long_window}")
+        return self
+
+
+def _workbook_burn_rates() -> list[BurnRate]:
+    # The SRE workbook's multiwindow, multi-burn-rate alerts for a 30-day objective.
+    return [
+        BurnRate(burn_rate=14.4, long_window="1h", short_window="5m", severity="critical"),
+        BurnRate(burn_rate=6.0, long_window="6h", short_window="30m", severity="critical"),
+        BurnRate(burn_rate=1.0, long_window="3d", short_window="6h", severity="warning"),
+    ]
+
 
 class AvailabilityBudget(StrictModel):
     """An SLO (e.g. 99.9 % of requests succeed over 30 days) alerted by multi-window burn rates."""
 
     objective: Annotated[float, Field(gt=0, lt=100)] = 99.9  # percent
     period: str = "30d"
-    # The SRE workbook's multiwindow, multi-burn-rate alerts: (burn rate, long window, short window, severity).
-    burn_rates: list[tuple[float, str, str, Severity]] = Field(
-        default_factory=lambda: [
-            (14.4, "1h", "5m", "critical"),
-            (6.0, "6h", "30m", "critical"),
-            (1.0, "3d", "6h", "warning"),
-        ]
-    )
+    burn_rates: list[BurnRate] = Field(default_factory=_workbook_burn_rates, min_length=1)
 
     @field_validator("period")
     @classmethod
     def _duration(cls, value: str) -> str:
         return _prom_duration(value)
+
+    @property
+    def error_budget(self) -> float:
+        """The allowed failure ratio: 99.9 % -> 0.001 (rounded so that 1 - 0.999 reads 0.001)."""
+        return round(1.0 - self.objective / 100.0, 12)
 
 
 class ServiceBudgets(StrictModel):
@@ -224,25 +324,68 @@ class ResourceBudgets(StrictModel):
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
+    @field_validator("for_")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return _prom_duration(value)
+
+
+class RegressionAlert(StrictModel):
+    """p`percentile` now against the same window `offset` earlier: alert when `factor` times worse."""
+
+    factor: Annotated[float, Field(gt=1)] = 1.2
+    offset: str = "1d"
+    for_: Annotated[str, Field(alias="for")] = "30m"
+    severity: Severity = "warning"
+
+    model_config = StrictModel.model_config | {"populate_by_name": True}
+
+    @field_validator("offset", "for_")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return _prom_duration(value)
+
+
+class BeaconsStoppedAlert(StrictModel):
+    """No report accepted for `window` while the same window `offset` earlier had some."""
+
+    window: str = "30m"
+    offset: str = "1d"
+    for_: Annotated[str, Field(alias="for")] = "15m"
+    severity: Severity = "warning"
+
+    model_config = StrictModel.model_config | {"populate_by_name": True}
+
+    @field_validator("window", "offset", "for_")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        return _prom_duration(value)
+
 
 class Budgets(StrictModel):
+    """The whole budgets file."""
+
     vitals: list[VitalBudget] = Field(default_factory=list)
     service: ServiceBudgets = Field(default_factory=ServiceBudgets)
     resources: ResourceBudgets = Field(default_factory=ResourceBudgets)
+    # Alerts on every Web Vitals budget's route and device beside the budget itself; null turns one off.
+    regression: RegressionAlert | None = Field(default_factory=RegressionAlert)
+    beacons_stopped: BeaconsStoppedAlert | None = Field(default_factory=BeaconsStoppedAlert)
     # Where the generated alerts link to: Grafana for dashboards, the exporter for playbooks.
     grafana_url: str = "http://127.0.0.1:3000"
     exporter_url: str = "http://127.0.0.1:9478"
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Budgets:
+    def name_clashes(self) -> list[str]:
+        """One error per Web Vitals budget whose `budget` label an earlier one already has."""
         seen: dict[str, int] = {}
+        errors = []
         for index, budget in enumerate(self.vitals):
             name = budget.budget_name
             if name in seen:
-                raise ValueError(f"vitals[{index}] and vitals[{seen[name]}] are both named {name!r}; "
-                                 "give one a distinct 'name'")
-            seen[name] = index
-        return self
+                errors.append(f"vitals[{index}]: budget name {name!r} is also the name of vitals[{seen[name]}]; "
+                              "give one a distinct 'name'")
+            seen.setdefault(name, index)
+        return errors
 
     def bucket_targets(self) -> dict[str, tuple[float, ...]]:
         """Per vital, every budget target: the histograms get a bucket edge at each, so compliance is exact."""
@@ -251,15 +394,31 @@ class Budgets(StrictModel):
             out.setdefault(budget.metric, set()).add(budget.target)
         return {name: tuple(sorted(values)) for name, values in out.items()}
 
-    def target_for(self, metric: str, route: str | None, device: str | None) -> float | None:
-        """The target of the most specific budget that applies (route and device beat either beat none)."""
+    def budget_for(self, metric: str, route: str | None, device: str | None) -> VitalBudget | None:
+        """The most specific budget that applies (route and device beat either beat none; ties: the first)."""
         best: VitalBudget | None = None
         for budget in self.vitals:
             if budget.metric == metric and budget.applies_to(route, device) and (
                 best is None or budget.specificity > best.specificity
             ):
                 best = budget
+        return best
+
+    def target_for(self, metric: str, route: str | None, device: str | None) -> float | None:
+        """The target of the budget that applies to this route and device, if any."""
+        best = self.budget_for(metric, route, device)
         return best.target if best is not None else None
+
+    def overriding(self, budget: VitalBudget) -> list[VitalBudget]:
+        """The budgets that win over `budget` wherever both apply (more specific, or as specific and earlier)."""
+        index = self.vitals.index(budget)
+        return [
+            other for position, other in enumerate(self.vitals)
+            if other.metric == budget.metric and other is not budget and (
+                other.specificity > budget.specificity
+                or (other.specificity == budget.specificity and position < index)
+            )
+        ]
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
@@ -293,6 +452,10 @@ def load_budgets(path: Path | str | None = None, env: Mapping[str, str] | None =
     if errors:
         raise ConfigError(errors)
     try:
-        return Budgets.model_validate(data)
+        budgets = Budgets.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(str(file), exc)) from None
+    clashes = budgets.name_clashes()
+    if clashes:
+        raise ConfigError([f"{file}: {error}" for error in clashes])
+    return budgets

@@ -1,0 +1,326 @@
+"""Budgets -> Grafana dashboards (Web Vitals overview, service budgets, exporter health) and provisioning.
+
+Every panel and target points at the `${datasource}` variable, whose default is the provisioned
+datasource's fixed uid: file provisioning does not resolve `__inputs`, so none are written. Counters are
+read through `rate()`/`increase()`; rates over `$__rate_interval`; every panel has a unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..vitals import VITALS, Vital
+from . import naming
+from .model import Budgets
+from .rules import DASHBOARD_WINDOW, RESOURCE_RULES, error_rate_settings, resource_thresholds
+
+DATASOURCE = {"type": "prometheus", "uid": naming.DATASOURCE_VARIABLE}
+VITAL_FILTER = '{route=~"$route",device=~"$device"}'
+SCHEMA_VERSION = 39
+
+Target = dict[str, Any]
+
+
+def target(expr: str, legend: str = "", *, instant: bool = False, fmt: str = "time_series") -> Target:
+    """One Prometheus query of a panel."""
+    out: Target = {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend or "__auto",
+                   "range": not instant, "instant": instant, "format": fmt}
+    return out
+
+
+def _thresholds(steps: Sequence[tuple[float | None, str]]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": color, "value": value} for value, color in steps]}
+
+
+@dataclass
+class _Layout:
+    """Places panels left to right, wrapping at Grafana's 24 columns; ids in order."""
+
+    panels: list[dict[str, Any]] = field(default_factory=list)
+    x: int = 0
+    y: int = 0
+    row_height: int = 0
+
+    def row(self, title: str) -> None:
+        self.newline()
+        self.panels.append({"id": len(self.panels) + 1, "type": "row", "title": title, "collapsed": False,
+                            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}, "panels": []})
+        self.y += 1
+
+    def newline(self) -> None:
+        self.y += self.row_height
+        self.x, self.row_height = 0, 0
+
+    def add(self, panel: dict[str, Any], width: int, height: int) -> None:
+        if self.x + width > 24:
+            self.newline()
+        panel = {"id": len(self.panels) + 1, **panel, "gridPos": {"h": height, "w": width, "x": self.x, "y": self.y}}
+        self.panels.append(panel)
+        self.x += width
+        self.row_height = max(self.row_height, height)
+
+
+def panel(kind: str, title: str, targets: list[Target], unit: str, *, description: str = "",
+          thresholds: Sequence[tuple[float | None, str]] = ((None, "green"),), line: bool = False,
+          options: dict[str, Any] | None = None, custom: dict[str, Any] | None = None,
+          overrides: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    """A panel on the `${datasource}` variable with a unit and thresholds (drawn as lines when `line`)."""
+    for index, item in enumerate(targets):
+        item["refId"] = chr(ord("A") + index)
+    custom_config = dict(custom or {})
+    if line:
+        custom_config["thresholdsStyle"] = {"mode": "line"}
+    defaults: dict[str, Any] = {"unit": unit, "thresholds": _thresholds(thresholds)}
+    if custom_config:
+        defaults["custom"] = custom_config
+    return {"type": kind, "title": title, "description": description, "datasource": DATASOURCE,
+            "targets": targets, "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
+            "options": options or {}, **extra}
+
+
+def _unit(vital: Vital) -> str:
+    return "s" if vital.unit == "s" else "none"
+
+
+def _variable_datasource() -> dict[str, Any]:
+    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+            "current": {"text": "Prometheus", "value": naming.DATASOURCE_UID}, "hide": 0, "refresh": 1,
+            "regex": "", "options": []}
+
+
+def _variable_query(name: str, label: str, query: str) -> dict[str, Any]:
+    return {"name": name, "label": label, "type": "query", "datasource": DATASOURCE,
+            "query": {"query": query, "refId": f"{name}-values"}, "definition": query, "refresh": 2,
+            "multi": True, "includeAll": True, "allValue": ".*", "current": {"text": "All", "value": "$__all"},
+            "sort": 1, "hide": 0, "options": [], "regex": ""}
+
+
+def _dashboard(key: str, title: str, header: str, variables: list[dict[str, Any]], layout: _Layout,
+               budgets: Budgets) -> dict[str, Any]:
+    links = [{"title": other.replace("-", " ").capitalize(), "type": "link", "icon": "dashboard",
+              "url": naming.dashboard_url(budgets.grafana_url, other), "targetBlank": False}
+             for other in naming.DASHBOARD_UIDS if other != key]
+    return {
+        "uid": naming.DASHBOARD_UIDS[key],
+        "title": title,
+        "description": header,
+        "tags": ["perfbudget", "generated"],
+        "editable": False,
+        "graphTooltip": 1,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "time": {"from": "now-24h", "to": "now"},
+        "timezone": "browser",
+        "refresh": "1m",
+        "annotations": {"list": []},
+        "links": links,
+        "templating": {"list": [_variable_datasource(), *variables]},
+        "panels": layout.panels,
+    }
+
+
+# --- Web Vitals overview ----------------------------------------------------------------------------
+
+def _general_target(budgets: Budgets, vital: Vital) -> float:
+    """The target of the budget for every route and device, else Google's good threshold."""
+    for budget in budgets.vitals:
+        if budget.metric == vital.name and budget.route is None and budget.device is None:
+            return budget.target
+    return vital.good
+
+
+def _p75_recorded(vital: Vital) -> str:
+    buckets = naming.vital_bucket_increase(vital, DASHBOARD_WINDOW)
+    return f"histogram_quantile(0.75, sum by (le) ({buckets}{VITAL_FILTER}))"
+
+
+def _rate(vital: Vital, suffix: str, *, by: str = "le", offset: str = "", le: str = "") -> str:
+    selector = VITAL_FILTER[:-1] + (f',le="{le}"' if le else "") + "}"
+    shift = f" offset {offset}" if offset else ""
+    return f"sum by ({by}) (rate({vital.metric}{suffix}{selector}[$__rate_interval]{shift}))" if by else (
+        f"sum(rate({vital.metric}{suffix}{selector}[$__rate_interval]{shift}))")
+
+
+def web_vitals_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
+    layout = _Layout()
+    steps = {name: ((None, "green"), (_general_target(budgets, v), "orange"), (v.poor, "red"))
+             for name, v in VITALS.items()}
+    layout.row(f"p75 over the last {DASHBOARD_WINDOW} against the budget")
+    for name, vital in VITALS.items():
+        layout.add(panel("stat", f"{name} p75", [target(_p75_recorded(vital), f"{name} p75", instant=True)],
+                         _unit(vital), thresholds=steps[name], description=vital.description,
+                         options={"colorMode": "background", "graphMode": "none",
+                                  "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
+                   width=24 // 5 if name != "TTFB" else 24 - 4 * (24 // 5), height=4)
+    layout.row("p75 over time, against the budget and the same time a week earlier")
+    for name, vital in VITALS.items():
+        quantile = f"histogram_quantile(0.75, {_rate(vital, '_bucket')})"
+        week = f"histogram_quantile(0.75, {_rate(vital, '_bucket', offset='1w')})"
+        layout.add(panel("timeseries", f"{name} p75", [target(quantile, "p75"), target(week, "p75 a week earlier")],
+                         _unit(vital), thresholds=steps[name], line=True), width=12, height=8)
+    layout.row("Share of page loads rated good, needs improvement and poor")
+    for name, vital in VITALS.items():
+        count = _rate(vital, "_count", by="")
+        good = _rate(vital, "_bucket", by="", le=naming.le(vital.good))
+        poor = _rate(vital, "_bucket", by="", le=naming.le(vital.poor))
+        layout.add(panel(
+            "timeseries", f"{name} ratings",
+            [target(f"{good} / {count}", "good"), target(f"({poor} - {good}) / {count}", "needs improvement"),
+             target(f"1 - {poor} / {count}", "poor")],
+            "percentunit", custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 60},
+            overrides=[{"matcher": {"id": "byName", "options": label},
+                        "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": color}}]}
+                       for label, color in (("good", "green"), ("needs improvement", "orange"), ("poor", "red"))],
+        ), width=12 if name != "TTFB" else 24, height=8)
+    layout.row(f"Per route and device, over the last {DASHBOARD_WINDOW}")
+    targets = [target(f"{naming.vital_quantile(v, 75, DASHBOARD_WINDOW)}{VITAL_FILTER}", instant=True, fmt="table")
+               for v in VITALS.values()]
+    targets.append(target(f"{naming.vital_count_increase(VITALS['LCP'], DASHBOARD_WINDOW)}{VITAL_FILTER}",
+                          instant=True, fmt="table"))
+    overrides = [{"matcher": {"id": "byName", "options": f"Value #{chr(ord('A') + i)}"},
+                  "properties": [{"id": "displayName", "value": f"{name} p75"}, {"id": "unit", "value": _unit(v)}]}
+                 for i, (name, v) in enumerate(VITALS.items())]
+    overrides.append({"matcher": {"id": "byName", "options": f"Value #{chr(ord('A') + len(VITALS))}"},
+                      "properties": [{"id": "displayName", "value": "page loads (LCP)"},
+                                     {"id": "unit", "value": "short"}, {"id": "decimals", "value": 0}]})
+    layout.add(panel("table", "p75 per route and device", targets, "none", overrides=overrides,
+                     transformations=[{"id": "merge", "options": {}},
+                                      {"id": "organize", "options": {"excludeByName": {"Time": True}}}]),
+               width=24, height=10)
+    layout.row("Distribution (heatmap of the histogram buckets)")
+    for name, vital in VITALS.items():
+        layout.add(panel("heatmap", f"{name} distribution",
+                         [target(_rate(vital, "_bucket"), "{{le}}", fmt="heatmap")], _unit(vital),
+                         options={"calculate": False, "yAxis": {"unit": _unit(vital)},
+                                  "cellGap": 1, "color": {"scheme": "Oranges", "mode": "scheme"}}),
+                   width=12 if name != "TTFB" else 24, height=8)
+    variables = [_variable_query("route", "Route", "label_values(perfbudget_lcp_seconds_count, route)"),
+                 _variable_query("device", "Device", "label_values(perfbudget_lcp_seconds_count, device)")]
+    return _dashboard("web-vitals", "Web Vitals", header, variables, layout, budgets)
+
+
+# --- service budgets --------------------------------------------------------------------------------
+
+def service_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
+    layout = _Layout()
+    job = '{job=~"$job"}'
+    service = budgets.service
+    layout.row("API latency and errors")
+    if service.latency is not None:
+        latency = service.latency
+        rule = naming.service_latency_quantile(latency.metric, latency.percentile, latency.window)
+        layout.add(panel("timeseries", f"API {naming.percentile_tag(latency.percentile)} latency",
+                         [target(f"{rule}{job}", "{{job}}")], "s",
+                         thresholds=((None, "green"), (latency.target, "red")), line=True), width=12, height=8)
+    errors = error_rate_settings(budgets)
+    if service.error_rate is not None:
+        rule = naming.service_error_ratio(errors.window)
+        layout.add(panel("timeseries", "Error ratio", [target(f"{rule}{job}", "{{job}}")], "percentunit",
+                         thresholds=((None, "green"), (errors.target, "red")), line=True), width=12, height=8)
+    if service.availability is not None:
+        availability = service.availability
+        layout.row(f"Availability: {naming.number(availability.objective)}% over {availability.period}")
+        failed = (f'{errors.metric}{{job=~"$job",{errors.error_label}=~"{errors.error_regex}"}}')
+        total = f"{errors.metric}{job}"
+        ratio = (f"(sum by (job) (increase({failed}[{availability.period}])) or sum by (job) "
+                 f"(increase({total}[{availability.period}])) * 0) / sum by (job) "
+                 f"(increase({total}[{availability.period}]))")
+        budget = naming.number(availability.error_budget)
+        layout.add(panel("stat", f"Error budget left ({availability.period})",
+                         [target(f"1 - {ratio} / {budget}", "{{job}}", instant=True)], "percentunit",
+                         thresholds=((None, "red"), (0.25, "orange"), (0.5, "green"))), width=8, height=8)
+        burns = [target(f"{naming.service_error_ratio(b.long_window)}{job} / {budget}",
+                        f"{{{{job}}}} over {b.long_window}") for b in availability.burn_rates]
+        layout.add(panel("timeseries", "Error budget burn rate", burns, "none",
+                         thresholds=((None, "green"), *((b.burn_rate, "red") for b in availability.burn_rates[:1])),
+                         line=True), width=16, height=8)
+    thresholds = resource_thresholds(budgets.resources)
+    if thresholds:
+        layout.row("Hosts (node_exporter)")
+        for key, threshold in thresholds.items():
+            resource = RESOURCE_RULES[key]
+            legend = "{{instance}} {{mountpoint}}" if key == "disk_percent" else "{{instance}}"
+            layout.add(panel("timeseries", resource.what.capitalize(), [target(resource.record, legend)], "percentunit",
+                             thresholds=((None, "green"), (threshold, "red")), line=True), width=8, height=8)
+    variables = [_variable_query("job", "Job", f"label_values({errors.metric}, job)")]
+    return _dashboard("service-budgets", "Service budgets", header, variables, layout, budgets)
+
+
+# --- exporter health --------------------------------------------------------------------------------
+
+def _per_second(metric: str, by: str) -> str:
+    return f'sum by ({by}) (rate({metric}{{job=~"$job"}}[$__rate_interval]))'
+
+
+def exporter_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
+    layout = _Layout()
+    job = '{job=~"$job"}'
+    layout.row("Status")
+    layout.add(panel("stat", "Up", [target(f"up{job}", "{{instance}}", instant=True)], "none",
+                     thresholds=((None, "red"), (1, "green"))), width=6, height=4)
+    layout.add(panel("stat", "Last config reload", [target(
+        f"min(perfbudget_config_last_reload_successful{job})", "reload ok", instant=True)], "bool_yes_no",
+        thresholds=((None, "red"), (1, "green"))), width=6, height=4)
+    layout.add(panel("table", "Build", [target(f"perfbudget_build_info{job}", instant=True, fmt="table")], "none",
+                     transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True,
+                                                                                       "__name__": True}}}]),
+               width=12, height=4)
+    layout.row("Beacons")
+    for title, expr, legend, unit in (
+        ("Reports accepted", _per_second("perfbudget_reports_accepted_total", "metric"), "{{metric}}", "ops"),
+        ("Reports rejected", _per_second("perfbudget_reports_rejected_total", "reason"), "{{reason}}", "ops"),
+        ("Duplicate reports", _per_second("perfbudget_reports_duplicate_total", "metric"), "{{metric}}", "ops"),
+        ("Beacon requests", _per_second("perfbudget_beacon_requests_total", "code"), "{{code}}", "reqps"),
+        ("Route overflow", f'sum(rate(perfbudget_route_overflow_total{job}[$__rate_interval]))', "overflow", "ops"),
+    ):
+        layout.add(panel("timeseries", title, [target(expr, legend)], unit), width=12, height=8)
+    sizes = _per_second("perfbudget_beacon_request_size_bytes_bucket", "le")
+    layout.add(panel("timeseries", "Beacon body size", [
+        target(f"histogram_quantile(0.5, {sizes})", "p50"), target(f"histogram_quantile(0.95, {sizes})", "p95")],
+        "bytes"), width=12, height=8)
+    layout.row("Alerts, playbooks and OTLP")
+    for title, expr, legend, unit in (
+        ("Alerts received", _per_second("perfbudget_alerts_received_total", "status"), "{{status}}", "ops"),
+        ("Playbook runs", _per_second("perfbudget_playbook_runs_total", "playbook, mode, outcome"),
+         "{{playbook}} {{mode}} {{outcome}}", "ops"),
+        ("OTLP exports", _per_second("perfbudget_otlp_exports_total", "outcome"), "{{outcome}}", "ops"),
+        ("OTLP data points lost", f"sum(rate(perfbudget_otlp_failed_data_points_total{job}[$__rate_interval]))",
+         "failed", "ops"),
+    ):
+        layout.add(panel("timeseries", title, [target(expr, legend)], unit), width=12, height=8)
+    variables = [_variable_query("job", "Job", "label_values(perfbudget_build_info, job)")]
+    return _dashboard("exporter-health", "perfbudget exporter health", header, variables, layout, budgets)
+
+
+def dashboards(budgets: Budgets, header: str) -> dict[str, dict[str, Any]]:
+    """File stem -> dashboard JSON model."""
+    return {
+        "web-vitals": web_vitals_dashboard(budgets, header),
+        "service-budgets": service_dashboard(budgets, header),
+        "exporter-health": exporter_dashboard(budgets, header),
+    }
+
+
+# --- provisioning -----------------------------------------------------------------------------------
+
+def datasource_provisioning() -> dict[str, Any]:
+    return {"apiVersion": 1, "datasources": [{
+        "name": "Prometheus", "type": "prometheus", "uid": naming.DATASOURCE_UID, "access": "proxy",
+        "url": "http://prometheus:9090", "isDefault": True, "editable": False,
+        "jsonData": {"httpMethod": "POST", "timeInterval": "15s"},
+    }]}
+
+
+def dashboard_provisioning() -> dict[str, Any]:
+    return {"apiVersion": 1, "providers": [{
+        "name": "perfbudget", "orgId": 1, "folder": naming.DASHBOARD_FOLDER, "type": "file",
+        "disableDeletion": True, "allowUiUpdates": False, "updateIntervalSeconds": 60,
+        "options": {"path": "/var/lib/grafana/dashboards", "foldersFromFilesStructure": False},
+    }]}
+
+
+def panels_with_targets(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every non-row panel of a dashboard (tests and linters walk these)."""
+    return [p for p in dashboard["panels"] if p["type"] != "row"]

@@ -1,0 +1,79 @@
+"""The chain: load and validate the budgets -> rules -> rule tests -> Alertmanager -> dashboards -> files.
+
+`generate()` builds every file in memory first; `write()` then replaces them all, and `diff()` says which
+committed files differ from what would be written (`perfbudget generate --check`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from . import naming
+from .alertmanager import alertmanager_config
+from .dashboards import dashboard_provisioning, dashboards, datasource_provisioning
+from .model import ENV_OVERRIDES, Budgets, bundled_budgets_path, load_budgets
+from .output import GeneratedFile, dump_json, dump_yaml
+from .rule_tests import promtool_test_file
+from .rules import rule_files
+
+BUNDLED_SOURCE = "perfbudget/budgets/budgets.yaml (bundled)"
+
+
+def source_name(path: Path | None) -> str:
+    """How the header names the budgets file: stable for the bundled one, as given otherwise."""
+    if path is None or path.resolve() == bundled_budgets_path().resolve():
+        return BUNDLED_SOURCE
+    return path.as_posix()
+
+
+def generate_files(budgets: Budgets, header: str) -> list[GeneratedFile]:
+    """Every generated file for these budgets, each with `header`."""
+    files: list[GeneratedFile] = []
+    for rule_file in rule_files(budgets):
+        files.append(GeneratedFile(f"{naming.RULES_DIR}/{rule_file.stem}.yml", dump_yaml(rule_file.to_dict(), header)))
+        files.append(GeneratedFile(f"{naming.RULE_TESTS_DIR}/{rule_file.stem}.yml",
+                                   dump_yaml(promtool_test_file(budgets, rule_file), header)))
+    files.append(GeneratedFile(naming.ALERTMANAGER_FILE, dump_yaml(alertmanager_config(budgets), header)))
+    for stem, dashboard in dashboards(budgets, header).items():
+        files.append(GeneratedFile(f"{naming.DASHBOARDS_DIR}/{stem}.json", dump_json(dashboard)))
+    files.append(GeneratedFile(naming.DATASOURCES_FILE, dump_yaml(datasource_provisioning(), header)))
+    files.append(GeneratedFile(naming.DASHBOARD_PROVIDER_FILE, dump_yaml(dashboard_provisioning(), header)))
+    return files
+
+
+def generate(path: Path | None = None, env: Mapping[str, str] | None = None) -> list[GeneratedFile]:
+    """Load the budgets (the bundled file when `path` is None, with ALERT_THRESHOLD_* from `env`) and
+    build every file. Raises ConfigError for invalid budgets."""
+    env = os.environ if env is None else env
+    budgets = load_budgets(path, env)
+    overrides = {name: env[name] for name in ENV_OVERRIDES if env.get(name)}
+    return generate_files(budgets, naming.header(source_name(path), overrides))
+
+
+def diff(files: list[GeneratedFile], output_dir: Path) -> list[str]:
+    """The paths whose committed text differs from the generated one (missing files included)."""
+    changed = []
+    for file in files:
+        target = output_dir / file.path
+        try:
+            current = target.read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current != file.text:
+            changed.append(file.path)
+    return changed
+
+
+def write(files: list[GeneratedFile], output_dir: Path) -> list[str]:
+    """Write the files that changed (each atomically); returns their paths."""
+    changed = diff(files, output_dir)
+    by_path = {file.path: file for file in files}
+    for path in changed:
+        target = output_dir / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_text(by_path[path].text, encoding="utf-8")
+        temporary.replace(target)
+    return changed

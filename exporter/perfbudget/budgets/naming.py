@@ -1,0 +1,138 @@
+"""Every name the generators write, decided in one place: rule names, alert names, label values, file
+names, dashboard uids, and how numbers are rendered into PromQL.
+
+Recording rules follow Prometheus's `level:metric:operations` convention: the level lists the labels kept
+(`route_device` keeps route and device), the metric is the source metric, the operations say what was done
+(`increase1h`, `p75_1h`, `good_ratio_1h`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from prometheus_client.utils import floatToGoString
+
+from ..vitals import Vital
+
+# --- files ------------------------------------------------------------------------------------------
+RULES_DIR = "alertmanager/rules"
+RULE_TESTS_DIR = "alertmanager/rules/tests"
+ALERTMANAGER_FILE = "alertmanager/alertmanager.yml"
+DASHBOARDS_DIR = "grafana/dashboards"
+DATASOURCES_FILE = "grafana/provisioning/datasources/perfbudget.yml"
+DASHBOARD_PROVIDER_FILE = "grafana/provisioning/dashboards/perfbudget.yml"
+
+# --- Grafana ----------------------------------------------------------------------------------------
+DATASOURCE_UID = "perfbudget-prometheus"
+DATASOURCE_VARIABLE = "${datasource}"
+DASHBOARD_FOLDER = "perfbudget"
+DASHBOARD_UIDS = {
+    "web-vitals": "perfbudget-web-vitals",
+    "service-budgets": "perfbudget-service-budgets",
+    "exporter-health": "perfbudget-exporter-health",
+}
+
+# --- alerts -----------------------------------------------------------------------------------------
+ALERT_VITAL_BUDGET = "WebVitalsBudgetExceeded"
+ALERT_VITAL_REGRESSION = "WebVitalsRegression"
+ALERT_BEACONS_STOPPED = "WebVitalsBeaconsStopped"
+ALERT_API_LATENCY = "APILatencyBudgetExceeded"
+ALERT_ERROR_RATE = "ErrorRateBudgetExceeded"
+ALERT_AVAILABILITY = "AvailabilityErrorBudgetBurn"
+ALERT_CPU = "HostCPUBudgetExceeded"
+ALERT_MEMORY = "HostMemoryBudgetExceeded"
+ALERT_DISK = "HostDiskBudgetExceeded"
+
+# The `metric` label of service and resource alerts (vital alerts carry the vital's name: LCP, INP, ...).
+METRIC_API_LATENCY = "api_latency"
+METRIC_ERROR_RATE = "error_rate"
+METRIC_AVAILABILITY = "availability"
+METRIC_CPU = "cpu"
+METRIC_MEMORY = "memory"
+METRIC_DISK = "disk"
+METRIC_BEACONS = "beacons"
+
+# The `budget` label of the alerts that are not per Web Vitals budget.
+BUDGET_API_LATENCY = "api-latency"
+BUDGET_ERROR_RATE = "error-rate"
+BUDGET_AVAILABILITY = "availability"
+BUDGET_CPU = "cpu"
+BUDGET_MEMORY = "memory"
+BUDGET_DISK = "disk"
+BUDGET_BEACONS = "beacons-stopped"
+
+# --- service and resource recording rules -----------------------------------------------------------
+SERVICE_LEVEL = "job"
+RESOURCE_CPU_RULE = "instance:node_cpu_utilisation:rate5m"
+RESOURCE_MEMORY_RULE = "instance:node_memory_utilisation:ratio"
+RESOURCE_DISK_RULE = "instance_mountpoint:node_filesystem_utilisation:ratio"
+
+
+def number(value: float) -> str:
+    """A threshold as PromQL text, at 12 significant digits (0.0144, not 0.014400000000000001)."""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:.12g}"
+
+
+def le(value: float) -> str:
+    """A bucket bound exactly as client_python renders the `le` label ("2.5", "2.0", "+Inf")."""
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
+
+
+def percentile_tag(percentile: float) -> str:
+    """75 -> 'p75', 99.9 -> 'p99_9'."""
+    return "p" + f"{percentile:g}".replace(".", "_")
+
+
+def vital_rule(vital: Vital, operation: str, *, level: str = "route_device", suffix: str = "") -> str:
+    """`route_device:perfbudget_lcp_seconds:p75_1h` and friends."""
+    return f"{level}:{vital.metric}{suffix}:{operation}"
+
+
+def vital_bucket_increase(vital: Vital, window: str) -> str:
+    return vital_rule(vital, f"increase{window}", level="route_device_le", suffix="_bucket")
+
+
+def vital_count_increase(vital: Vital, window: str) -> str:
+    return vital_rule(vital, f"increase{window}", suffix="_count")
+
+
+def vital_quantile(vital: Vital, percentile: float, window: str) -> str:
+    return vital_rule(vital, f"{percentile_tag(percentile)}_{window}")
+
+
+def vital_good_ratio(vital: Vital, window: str) -> str:
+    return vital_rule(vital, f"good_ratio_{window}")
+
+
+def service_latency_quantile(metric: str, percentile: float, window: str) -> str:
+    base = metric.removesuffix("_bucket")
+    return f"{SERVICE_LEVEL}:{base}:{percentile_tag(percentile)}_rate{window}"
+
+
+def service_error_ratio(window: str) -> str:
+    return f"{SERVICE_LEVEL}:http_server_requests:error_ratio_rate{window}"
+
+
+def runbook_url(exporter_url: str, metric: str) -> str:
+    """The playbooks for an alert: the exporter's `/api/perf-fix?metric=...`."""
+    return f"{exporter_url.rstrip('/')}/api/perf-fix?metric={metric}"
+
+
+def dashboard_url(grafana_url: str, dashboard: str) -> str:
+    return f"{grafana_url.rstrip('/')}/d/{DASHBOARD_UIDS[dashboard]}/{dashboard}"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def header(source: str, overrides: dict[str, str]) -> str:
+    """The first line of every generated file (without a comment marker)."""
+    extra = ""
+    if overrides:
+        extra = " with " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    return f"generated by perfbudget generate from {source}{extra}, do not edit"
