@@ -13,9 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ...config.model import Config
+
+
+class ActionParams(BaseModel):
+    """Base of every kind's `Params`: unknown keys are errors, a loaded playbook's parameters never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ActionError(Exception):
@@ -74,10 +80,18 @@ class ActionOutcome:
         }
 
 
+def alert_route(ctx: ActionContext, explicit: str | None) -> str | None:
+    """The route an action looks at: its own parameter, else the alert's `route` label, else all routes."""
+    return explicit or ctx.alert_labels.get("route") or None
+
+
 class ActionKind(Protocol):
     name: str
+
     # Pydantic model of the action's parameters; validated when the playbook is loaded (extra="forbid").
-    Params: type[BaseModel]
+    # Read-only here so that a kind's own subclass of ActionParams satisfies the protocol.
+    @property
+    def Params(self) -> type[BaseModel]: ...
 
     def preview(self, ctx: ActionContext, params: Any) -> ActionOutcome: ...
 

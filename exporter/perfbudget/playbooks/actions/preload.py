@@ -1,0 +1,97 @@
+"""`preload`: `<link rel="preload" fetchpriority="high">` hints for the images LCP attribution names most.
+
+The browser finds an LCP image late when CSS or script inserts it; a preload in the `<head>` starts
+the download with the HTML. Preloading an image that is rarely the LCP element wastes bandwidth the
+real one needs, so only images that were the LCP resource in at least `min_share` of reports qualify.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field
+
+from . import atomic
+from .base import ActionContext, ActionOutcome, ActionParams, alert_route
+from .paths import output_dir
+
+SNIPPET_NAME = "preload-hints.html"
+
+
+class PreloadParams(ActionParams):
+    # Routes to write hints for; the alert's route when empty (all routes together without one).
+    routes: tuple[str, ...] = ()
+    # Hints per route: more than one or two high-priority preloads compete with each other.
+    top: Annotated[int, Field(ge=1, le=5)] = 1
+    min_share: Annotated[float, Field(ge=0, le=1)] = 0.1
+    # Directory (inside an allowed dir) for the snippet file; the run's directory when unset.
+    output_dir: str | None = None
+
+
+def _safe_href(url: str) -> bool:
+    # Only http(s) URLs and paths: a javascript: or data: URL must never reach a page's <head>.
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https", "") and bool(parts.path or parts.netloc)
+
+
+def _hints(ctx: ActionContext, params: PreloadParams) -> tuple[list[dict[str, Any]], str]:
+    routes: list[str | None] = list(params.routes) or [alert_route(ctx, None)]
+    changes: list[dict[str, Any]] = []
+    lines = ["<!-- LCP preload hints from perfbudget: put each route's links in that page's <head>. -->"]
+    for route in routes:
+        ranked = list(ctx.attribution("lcp.url", route))
+        total = sum(count for _, count in ranked)
+        label = route or "all routes"
+        chosen = [
+            (url, count) for url, count in ranked if _safe_href(url) and total and count / total >= params.min_share
+        ][: params.top]
+        if not chosen:
+            changes.append({"route": label, "hints": [], "note": f"no LCP image reaches {params.min_share:.0%}"})
+            continue
+        lines.append(f"<!-- route: {html.escape(label)} ({total:,} LCP reports with a resource) -->")
+        hints = []
+        for url, count in chosen:
+            link = f'<link rel="preload" as="image" href="{html.escape(url, quote=True)}" fetchpriority="high">'
+            lines.append(link)
+            hints.append({"url": url, "reports": count, "share": round(count / total, 3), "link": link})
+        changes.append({"route": label, "hints": hints})
+    return changes, "\n".join(lines) + "\n"
+
+
+class PreloadAction:
+    name = "preload"
+    Params = PreloadParams
+
+    def preview(self, ctx: ActionContext, params: PreloadParams) -> ActionOutcome:
+        changes, snippet = _hints(ctx, params)
+        path = output_dir(ctx, params.output_dir, self.name) / SNIPPET_NAME
+        count = sum(len(c["hints"]) for c in changes)
+        return ActionOutcome(
+            f"{count} preload hint(s) for {len(changes)} route(s) would be written to {path}",
+            changes,
+            details={"snippet": snippet if count else "", "path": str(path)},
+        )
+
+    def apply(self, ctx: ActionContext, params: PreloadParams) -> ActionOutcome:
+        changes, snippet = _hints(ctx, params)
+        count = sum(len(c["hints"]) for c in changes)
+        path = output_dir(ctx, params.output_dir, self.name) / SNIPPET_NAME
+        if not count:
+            return ActionOutcome("no LCP image qualifies for a preload: nothing written", changes)
+        manifest = atomic.new_manifest(ctx, self.name)
+        done = manifest.put(path, snippet.encode())
+        return ActionOutcome(
+            f"{count} preload hint(s) {done if done != 'unchanged' else 'already'} in {path}",
+            changes,
+            details={"snippet": snippet, "path": str(path), "file": done},
+            manifest=manifest.to_json(),
+        )
+
+    def rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
+        return atomic.rollback(ctx, manifest)
+
+
+KIND = PreloadAction()

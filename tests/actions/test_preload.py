@@ -1,0 +1,77 @@
+"""The preload kind: hints from the LCP attribution top-K, written as a snippet file and undone exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perfbudget.playbooks.actions import KINDS, PathRefused
+from perfbudget.playbooks.actions.preload import PreloadParams
+
+from .conftest import MakeCtx, tree
+
+KIND = KINDS["preload"]
+LCP = {
+    "lcp.url": [
+        ("/img/hero.jpg", 70),
+        ("javascript:alert(1)", 20),
+        ("https://cdn.example/a&b.jpg", 6),
+        ("/img/rare.jpg", 4),
+    ]
+}
+
+
+def test_preview_shows_the_hints_that_apply_writes(make_ctx: MakeCtx) -> None:
+    ctx = make_ctx(attribution=LCP, alert_labels={"route": "/product/:id"})
+    params = PreloadParams(top=2, min_share=0.05)
+    preview = KIND.preview(ctx, params)
+    assert not ctx.run_dir.exists(), "preview wrote something"
+    applied = KIND.apply(ctx, params)
+    path = ctx.run_dir / "preload" / "preload-hints.html"
+    assert path.read_text() == preview.details["snippet"] == applied.details["snippet"]
+    assert path.read_text().splitlines()[1:] == [
+        "<!-- route: /product/:id (100 LCP reports with a resource) -->",
+        '<link rel="preload" as="image" href="/img/hero.jpg" fetchpriority="high">',
+        '<link rel="preload" as="image" href="https://cdn.example/a&amp;b.jpg" fetchpriority="high">',
+    ]
+
+
+def test_rare_lcp_images_get_no_preload(make_ctx: MakeCtx) -> None:
+    outcome = KIND.preview(make_ctx(attribution=LCP), PreloadParams(top=5, min_share=0.05))
+    assert [h["url"] for h in outcome.changes[0]["hints"]] == ["/img/hero.jpg", "https://cdn.example/a&b.jpg"]
+
+
+def test_a_second_apply_changes_nothing_and_rollback_removes_the_file(make_ctx: MakeCtx, site: Path) -> None:
+    ctx = make_ctx(attribution=LCP)
+    params = PreloadParams(output_dir="snippets")
+    first = KIND.apply(ctx, params)
+    assert (site / "snippets" / "preload-hints.html").is_file()
+    second = KIND.apply(ctx, params)
+    assert second.manifest is None and second.details["file"] == "unchanged"
+    assert first.manifest is not None
+    KIND.rollback(ctx, first.manifest)
+    assert tree(site) == {}
+
+
+def test_a_changed_snippet_is_replaced_with_a_backup_and_restored(make_ctx: MakeCtx, site: Path) -> None:
+    (site / "snippets").mkdir()
+    (site / "snippets" / "preload-hints.html").write_text("<!-- old hints -->\n")
+    before = tree(site)
+    ctx = make_ctx(attribution=LCP)
+    applied = KIND.apply(ctx, PreloadParams(output_dir="snippets"))
+    assert applied.details["file"] == "replaced"
+    assert applied.manifest is not None
+    KIND.rollback(ctx, applied.manifest)
+    assert tree(site) == before
+
+
+def test_no_attribution_means_nothing_written(make_ctx: MakeCtx) -> None:
+    ctx = make_ctx()
+    outcome = KIND.apply(ctx, PreloadParams())
+    assert outcome.manifest is None and not ctx.run_dir.exists()
+
+
+def test_an_output_dir_outside_the_allowed_dirs_is_refused(make_ctx: MakeCtx) -> None:
+    with pytest.raises(PathRefused):
+        KIND.apply(make_ctx(attribution=LCP), PreloadParams(output_dir="../elsewhere"))
