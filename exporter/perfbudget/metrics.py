@@ -54,7 +54,7 @@ def bind_multiprocess_values() -> None:
     if multiprocess_dir() is not None:
         from prometheus_client import values
 
-        values.ValueClass = values.get_value_class()
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 class Metrics:

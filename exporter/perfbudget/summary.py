@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
+from .sqlite import prepare
 from .vitals import VITALS, Vital, overall_score
 
 Series = tuple[str, str, str]  # (vital, route, device)
@@ -89,15 +90,12 @@ class SnapshotStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS epochs (epoch TEXT PRIMARY KEY, started REAL NOT NULL)")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS snapshots (epoch TEXT NOT NULL, ts INTEGER NOT NULL, "
-                "vital TEXT NOT NULL, route TEXT NOT NULL, device TEXT NOT NULL, counts BLOB NOT NULL, "
-                "PRIMARY KEY (epoch, ts, vital, route, device))"
-            )
+        prepare(path, (
+            "CREATE TABLE IF NOT EXISTS epochs (epoch TEXT PRIMARY KEY, started REAL NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS snapshots (epoch TEXT NOT NULL, ts INTEGER NOT NULL, "
+            "vital TEXT NOT NULL, route TEXT NOT NULL, device TEXT NOT NULL, counts BLOB NOT NULL, "
+            "PRIMARY KEY (epoch, ts, vital, route, device))",
+        ))
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=10, isolation_level=None)

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from ..config.model import Config
+from ..sqlite import prepare
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED, ROLLED_BACK = (
     "queued", "running", "succeeded", "failed", "interrupted", "skipped", "rolled-back",
@@ -164,11 +165,7 @@ class Store:
     def __init__(self, path: Path, busy_timeout: float = 5.0) -> None:
         self.path = path
         self._timeout = busy_timeout
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                db.execute(statement)
+        prepare(path, _SCHEMA, timeout=busy_timeout)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
