@@ -91,3 +91,27 @@ def test_the_page_filter_keeps_one_route(tmp_path: Path) -> None:
     poor = service.state(3600, "/b", now=100)
     assert poor["criticalIssues"][0]["metric"] == "LCP"
     assert poor["overallScore"] is not None
+
+
+def test_one_worker_collects_each_minute_and_the_last_snapshot_at_shutdown_wins(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    edges = {name: bucket_edges(v) for name, v in VITALS.items()}
+    lcp = Histogram("perfbudget_lcp_seconds", "LCP", ["route", "device"], buckets=edges["LCP"], registry=registry)
+    collections: list[str] = []
+
+    def worker(name: str) -> SummaryService:
+        def collect() -> CollectorRegistry:
+            collections.append(name)
+            return registry
+        return SummaryService(collect, edges, SnapshotStore(tmp_path / "s.sqlite"), "run-1", started=0)
+
+    first, second = worker("first"), worker("second")
+    lcp.labels("/a", "phone").observe(1.0)
+    first.snapshot(now=600)
+    second.snapshot(now=630)  # the same minute, already saved by the other worker: nothing collected
+    assert collections == ["first"]
+    lcp.labels("/a", "phone").observe(1.0)
+    second.snapshot(now=650, final=True)  # shutdown: the freshest counts replace the minute's
+    assert collections == ["first", "second"]
+    snapshot = SnapshotStore(tmp_path / "s.sqlite").at(650, None)["run-1"][("LCP", "/a", "phone")]
+    assert snapshot[-1] == 2.0

@@ -104,11 +104,18 @@ class SnapshotStore:
         with self._connect() as db:
             db.execute("INSERT OR IGNORE INTO epochs VALUES (?, ?)", (epoch, started))
 
-    def save(self, epoch: str, ts: int, histograms: Mapping[Series, Counts]) -> None:
+    def has(self, epoch: str, ts: int) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM snapshots WHERE epoch = ? AND ts = ? LIMIT 1", (epoch, ts)).fetchone() \
+                is not None
+
+    def save(self, epoch: str, ts: int, histograms: Mapping[Series, Counts], replace: bool = False) -> None:
+        """Store one minute's snapshot; the first worker to store a minute wins unless `replace`."""
         rows = [(epoch, ts, *key, orjson.dumps(counts)) for key, counts in histograms.items()]
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self._connect() as db:
             db.execute("BEGIN")
-            db.executemany("INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(f"{verb} INTO snapshots VALUES (?, ?, ?, ?, ?, ?)", rows)
             db.execute("DELETE FROM snapshots WHERE ts < ?", (ts - RETENTION,))
             db.execute("COMMIT")
 
@@ -182,10 +189,14 @@ class SummaryService:
 
     # --- snapshots ------------------------------------------------------------------------------
 
-    def snapshot(self, now: float | None = None) -> None:
+    def snapshot(self, now: float | None = None, final: bool = False) -> None:
+        """Save this minute's histograms, once for all workers: collecting them is the costly part (every
+        series of every worker), so a worker that finds the minute saved already skips it."""
         now = time.time() if now is None else now
         ts = int(now // self._interval * self._interval)
-        self.store.save(self.epoch, ts, read_histograms(self._registry()))
+        if not final and self.store.has(self.epoch, ts):
+            return
+        self.store.save(self.epoch, ts, read_histograms(self._registry()), replace=final)
 
     def start(self) -> None:
         if self._thread is None:
@@ -204,7 +215,7 @@ class SummaryService:
     def close(self) -> None:
         self._stop.set()
         try:
-            self.snapshot()  # the last minute of this run, so a restart does not lose it from windows
+            self.snapshot(final=True)  # the last minute of this run, so a restart does not lose it
         except sqlite3.Error:
             pass
 
