@@ -99,3 +99,11 @@ def test_environment_overrides_win_and_errors_name_the_variable(tmp_path: Path) 
 def test_perfbudget_config_names_the_file_when_no_path_is_given(tmp_path: Path) -> None:
     path = write(tmp_path, "beacons:\n  max_batch: 7\n")
     assert load_config(None, env={"PERFBUDGET_CONFIG": str(path)}).beacons.max_batch == 7
+
+
+def test_yaml_nested_past_the_parser_stack_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "perfbudget.yml"
+    path.write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert caught.value.errors == [f"{path}: invalid YAML: nested too deeply to be a configuration"]

@@ -120,6 +120,13 @@ class Metrics:
             ["playbook", "mode", "outcome"],
             registry=registry,
         )
+        self.auth_failures = Counter(
+            "perfbudget_auth_failures_total",
+            "Requests to the webhook and write endpoints refused for their credentials, by route template and "
+            "reason (missing, wrong, scope, unconfigured).",
+            ["endpoint", "reason"],
+            registry=registry,
+        )
         self.otlp_exports = Counter(
             "perfbudget_otlp_exports_total",
             "OTLP metric export attempts, by outcome (success, failure).",

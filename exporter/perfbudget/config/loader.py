@@ -44,6 +44,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: invalid YAML: nested too deeply to be a configuration"]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

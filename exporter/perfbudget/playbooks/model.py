@@ -211,11 +211,14 @@ def _parse_params(source: str, spec: Playbook) -> tuple[tuple[BaseModel, ...], l
 
 def load_file(path: Path, source: str) -> LoadedPlaybook:
     """One playbook file; `source` is how errors name it ('playbooks/images.yaml')."""
-    data = read_yaml_mapping(path)
     try:
+        data = read_yaml_mapping(path)
         spec = Playbook.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from None
+    except RecursionError:
+        # PyYAML's parser recurses once per nesting level: `[[[[...` a few thousand deep overflows it.
+        raise ConfigError([f"{source}: (top level): nested too deeply to be a playbook"]) from None
     params, errors = _parse_params(source, spec)
     seen: dict[str, int] = {}
     for index, action in enumerate(spec.actions):

@@ -27,6 +27,8 @@ from ..metrics import Metrics
 from ..summary import SummaryService, quantile
 from ..vitals import VITALS
 from .actions import KINDS, ActionContext, ActionError, ActionOutcome
+from .actions.atomic import discard_temporaries, journal_manifests
+from .actions.atomic import rollback as atomic_rollback
 from .model import RISKS, Action, LoadedPlaybook, Playbooks
 from .store import (
     DRY_RUN,
@@ -222,6 +224,7 @@ class Runner:
 
     def _reap(self) -> None:
         for run in self.store.interrupt_orphans(owner_alive):
+            discard_temporaries(self.config.data_dir / "runs" / run.id)
             self.count(run.playbook, run.mode, INTERRUPTED)
 
     def count(self, playbook: str, mode: str, outcome: str) -> None:
@@ -358,7 +361,7 @@ class Runner:
             reason = "manual: a person has to do this"
         elif RISKS.index(action.risk) > RISKS.index(max_risk):
             reason = f"risk {action.risk} is above the allowed {max_risk} (playbooks.max_risk; autoApprove)"
-        elif stopped:
+        elif stopped and entry.get("status") != "failed":
             reason = "not applied: an earlier action failed"
         else:
             reason = "failed"
@@ -436,10 +439,41 @@ class Runner:
                 continue
             entry.update(status="rolled-back", rollback=outcome.to_json())
             done += 1
+        recovered = self._rollback_journal(ctx, result, say)
+        if recovered is not None:
+            errors += recovered.errors
+            result["journalRollback"] = recovered.to_json()
+            if any(c["action"] in ("removed", "restored") for c in recovered.changes):
+                done += 1  # the unfinished action, undone from the journal
         if errors:
             message = f"rollback incomplete: {'; '.join(errors)}"
             return self.store.mark(run_id, run.state, message, result)
         return self.store.mark(run_id, ROLLED_BACK, f"rolled back {done} action(s)", result)
+
+    @staticmethod
+    def _rollback_journal(ctx: ActionContext, result: dict[str, Any],
+                          say: Callable[[str], None]) -> ActionOutcome | None:
+        """Undo the journalled writes no applied action's manifest covers: those of an action a crash,
+        a timeout or an exception stopped half-way (its manifest was never stored)."""
+        covered = {
+            item["path"]
+            for entry in result.get("actions", []) if entry.get("status") in ("applied", "rolled-back")
+            for key in ("created", "replaced") for item in (entry.get("manifest") or {}).get(key, [])
+        }
+        outcomes: list[ActionOutcome] = []
+        for manifest in journal_manifests(ctx.run_dir):
+            manifest["created"] = [e for e in manifest["created"] if e["path"] not in covered]
+            manifest["replaced"] = [e for e in manifest["replaced"] if e["path"] not in covered]
+            if manifest["created"] or manifest["replaced"]:
+                say(f"rolling back the unfinished writes of {manifest['kind']} from the journal")
+                outcomes.append(atomic_rollback(ctx, manifest))
+        if not outcomes:
+            return None
+        return ActionOutcome(
+            summary="; ".join(o.summary for o in outcomes),
+            changes=[c for o in outcomes for c in o.changes],
+            errors=[e for o in outcomes for e in o.errors],
+        )
 
     # --- presentation -------------------------------------------------------------------------
 

@@ -391,10 +391,16 @@ def recover_interrupted(config: Config) -> list[Run]:
     Queued runs stay queued (they never started, so running them now is not a re-run) and the new
     workers take them. Called by `perfbudget serve` once per start.
     """
+    from .actions.atomic import discard_temporaries
+
     store = Store(audit_path(config))
     own = f"{os.getpid()}:"
     # No worker exists yet, so every owner is dead except (in tests) this very process's live runners.
-    return store.interrupt_orphans(lambda owner: owner.startswith(own) and owner_alive(owner))
+    runs = store.interrupt_orphans(lambda owner: owner.startswith(own) and owner_alive(owner))
+    for run in runs:
+        # A write cut short leaves its temporary file beside the target, where the site may serve it.
+        discard_temporaries(config.data_dir / "runs" / run.id)
+    return runs
 
 
 # Owners are "pid:token"; the token tells apart several runners in one process (tests, the dev reloader).

@@ -1,10 +1,18 @@
-"""Writes that never leave a half-written file, and the manifest that lets rollback undo them exactly."""
+"""Writes that never leave a half-written file, and the manifest that lets rollback undo them exactly.
+
+An apply returns its manifest only when it finishes; a crash (kill -9, power loss) or a timeout in the middle
+would leave files no manifest names. So every write is first appended to the run's journal
+(`runs/<id>/journal.jsonl`, fsynced): rollback undoes journalled writes no finished manifest covers, and
+temporary files a crash left beside the targets are removed.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -18,6 +26,7 @@ from .base import ActionContext, ActionError, ActionOutcome, PathRefused
 from .paths import inside
 
 MANIFEST_VERSION = 1
+JOURNAL = "journal.jsonl"
 
 
 def sha256(data: bytes) -> str:
@@ -76,6 +85,53 @@ def replace(path: Path, data: bytes, mode: int) -> None:
         temp.unlink(missing_ok=True)
 
 
+def _journal(journal: Path | None, line: dict[str, Any]) -> None:
+    """Append one intended write to the run's journal, durably, before the write happens."""
+    if journal is None:
+        return
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    with journal.open("ab") as handle:
+        handle.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def journal_manifests(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's journalled writes as one recovered manifest per kind (what rollback takes), in order."""
+    path = run_dir / JOURNAL
+    if not path.is_file():
+        return []
+    by_kind: dict[str, dict[str, Any]] = {}
+    for raw in path.read_bytes().splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue  # the last line, torn by the crash: its write never started
+        manifest = by_kind.setdefault(line["kind"], {"version": MANIFEST_VERSION, "kind": line["kind"],
+                                                     "created": [], "replaced": [], "journal": True})
+        manifest["created" if line["op"] == "create" else "replaced"].append(line["entry"])
+    return list(by_kind.values())
+
+
+def _temporaries(path: Path) -> list[Path]:
+    return [Path(p) for p in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp"))]
+
+
+def discard_temporaries(run_dir: Path) -> list[Path]:
+    """Remove the temporary files a crash left beside the run's journalled targets; returns them.
+
+    Call it only when no process is writing for the run (at start, or once the run is interrupted).
+    """
+    removed: list[Path] = []
+    for manifest in journal_manifests(run_dir):
+        for entry in (*manifest["created"], *manifest["replaced"]):
+            for temp in _temporaries(Path(entry["path"])):
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+                    removed.append(temp)
+    return removed
+
+
 @dataclass
 class Manifest:
     """What one apply wrote: files it created and files it replaced (with their backups)."""
@@ -84,11 +140,15 @@ class Manifest:
     backup_dir: Path
     created: list[dict[str, Any]] = field(default_factory=list)
     replaced: list[dict[str, Any]] = field(default_factory=list)
+    # The run's journal: every write is appended here before it happens (None: not journalled).
+    journal: Path | None = None
 
     def create(self, path: Path, data: bytes, mode: int = 0o644) -> None:
         """Write a new file and record it; FileExistsError leaves the manifest unchanged."""
+        entry = {"path": str(path), "sha256": sha256(data), "bytes": len(data)}
+        _journal(self.journal, {"kind": self.kind, "op": "create", "entry": entry})
         write_new(path, data, mode)
-        self.created.append({"path": str(path), "sha256": sha256(data), "bytes": len(data)})
+        self.created.append(entry)
 
     def overwrite(self, path: Path, data: bytes) -> None:
         """Back `path` up into the run directory, then replace it; the backup is what rollback restores."""
@@ -97,10 +157,11 @@ class Manifest:
         backup = self.backup_dir / f"{len(self.replaced) + len(self.created):05d}-{path.name}"
         shutil.copy2(path, backup)
         before = file_sha256(backup)
+        entry = {"path": str(path), "backup": str(backup), "sha256": sha256(data), "sha256Before": before,
+                 "mode": old_mode}
+        _journal(self.journal, {"kind": self.kind, "op": "replace", "entry": entry})
         replace(path, data, old_mode)
-        self.replaced.append(
-            {"path": str(path), "backup": str(backup), "sha256": sha256(data), "sha256Before": before, "mode": old_mode}
-        )
+        self.replaced.append(entry)
 
     def put(self, path: Path, data: bytes) -> str:
         """Make `path` hold `data`: create it, replace it (with a backup), or leave it when it already does.
@@ -123,7 +184,7 @@ class Manifest:
 
 
 def new_manifest(ctx: ActionContext, kind: str) -> Manifest:
-    return Manifest(kind=kind, backup_dir=ctx.run_dir / "backups" / kind)
+    return Manifest(kind=kind, backup_dir=ctx.run_dir / "backups" / kind, journal=ctx.run_dir / JOURNAL)
 
 
 def rollback(ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
@@ -131,10 +192,14 @@ def rollback(ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
 
     A file that changed after apply (someone edited it since) is left alone and reported: rollback
     must never destroy work it did not do. Every path is checked again, because a manifest read back
-    from the store is input like any other.
+    from the store is input like any other. A manifest recovered from the journal (`"journal": true`)
+    lists writes that were about to happen: one whose file does not hold what was to be written never
+    happened (or is someone else's), so it is left alone without an error, and temporary files beside
+    its targets are removed.
     """
     if manifest.get("version") != MANIFEST_VERSION:
         raise ActionError(f"manifest version {manifest.get('version')!r} is not {MANIFEST_VERSION}")
+    recovered = bool(manifest.get("journal"))
     runs_dir = ctx.run_dir.parent.resolve()
     # Generated files (snippets, reports) may live in the run directories instead of the site.
     dirs = (*ctx.allowed_dirs, runs_dir)
@@ -148,11 +213,18 @@ def rollback(ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
         except PathRefused as exc:
             errors.append(str(exc))
             continue
+        if recovered:
+            for temp in _temporaries(target):
+                temp.unlink(missing_ok=True)
+                changes.append({"path": str(temp), "action": "removed temporary file"})
         if not target.exists():
             changes.append({"path": str(path), "action": "already absent"})
             continue
         if file_sha256(target) != entry["sha256"]:
-            errors.append(f"{path}: changed since apply, left in place")
+            if recovered:
+                changes.append({"path": str(path), "action": "left alone: not what this run wrote"})
+            else:
+                errors.append(f"{path}: changed since apply, left in place")
             continue
         freed += target.stat().st_size
         target.unlink()
@@ -165,12 +237,19 @@ def rollback(ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
         except PathRefused as exc:
             errors.append(str(exc))
             continue
+        if recovered:
+            for temp in _temporaries(target):
+                temp.unlink(missing_ok=True)
+                changes.append({"path": str(temp), "action": "removed temporary file"})
         if not backup.is_file():
             errors.append(f"{path}: backup {backup} is missing")
             continue
         current = file_sha256(target) if target.exists() else None
         if current == entry["sha256Before"]:
             changes.append({"path": str(path), "action": "already restored"})
+            continue
+        if recovered and current != entry["sha256"]:
+            changes.append({"path": str(path), "action": "left alone: not what this run wrote"})
             continue
         if current is not None and current != entry["sha256"]:
             errors.append(f"{path}: changed since apply, left in place (backup kept at {backup})")
