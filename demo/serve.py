@@ -16,9 +16,11 @@ import argparse
 import functools
 import io
 import os
+import signal
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import FrameType
 from typing import BinaryIO
 
 PLACEHOLDER = b"__PERFBUDGET_URL__"
@@ -69,6 +71,10 @@ class DemoHandler(SimpleHTTPRequestHandler):
         pass
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM (docker stop, local-stack) ends serve_forever like Ctrl-C
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="perfbudget's demo site")
     parser.add_argument("--listen", default=os.environ.get("DEMO_LISTEN", "127.0.0.1:8080"), metavar="HOST:PORT")
@@ -84,10 +90,13 @@ def main() -> None:
     server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), handler)
     print(f"demo site on http://{args.listen}/ (exporter {args.exporter_url}, images at {args.bandwidth} B/s)",
           flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":
