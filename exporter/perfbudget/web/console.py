@@ -52,16 +52,60 @@ def _rows(state: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _kib(value: Any) -> str | None:
+    return f"{value / 1024:,.0f} KiB" if isinstance(value, int) else None
+
+
+def _change_line(change: dict[str, Any]) -> str:
+    if "text" in change:  # a manual step
+        return f"{change.get('step', '-')}. {change['text']}"
+    if "hints" in change:  # preload hints for a route
+        hints = [hint.get("link", hint) if isinstance(hint, dict) else hint for hint in change["hints"]]
+        return f"{change.get('route')}: " + ("; ".join(str(hint) for hint in hints) or change.get("note", "none"))
+    name = change.get("source") or change.get("path") or change.get("file") or change.get("url") or "change"
+    before = _kib(change.get("bytesBefore"))
+    outputs = change.get("outputs")
+    if before and isinstance(outputs, list):
+        formats = sorted({str(o.get("format")) for o in outputs if isinstance(o, dict)})
+        return f"{name} ({before}) -> {len(outputs)} files ({', '.join(formats)})"
+    return f"{name} ({before})" if before else str(name)
+
+
 def _run_row(run: dict[str, Any]) -> dict[str, Any]:
-    saved = run.get("bytesSaved")
+    """A run as the console shows it: the summary line, and each action's preview or result."""
+    actions = []
+    for action in run.get("actions", []):
+        outcome = action.get("result") or action.get("preview") or {}
+        actions.append({
+            "id": action.get("id"),
+            "kind": action.get("kind"),
+            "status": action.get("status"),
+            "summary": outcome.get("summary") or action.get("error") or action.get("description"),
+            "before": _kib(outcome.get("bytesBefore")),
+            "after": _kib(outcome.get("bytesAfter")),
+            "saved": _kib(outcome.get("bytesSaved")),
+            "changes": [_change_line(change) for change in (outcome.get("changes") or [])[:8]
+                        if isinstance(change, dict)],
+        })
+    trigger = run.get("trigger") or {}
+    labels = trigger.get("labels") or {}
     return {
         "id": run["id"],
         "playbook": run["playbookId"],
         "mode": run["mode"],
         "status": run["state"],
         "started": (run.get("startedAt") or run.get("createdAt") or "")[:19].replace("T", " "),
-        "message": run["message"] + (f" ({saved / 1024:.0f} KiB)" if isinstance(saved, int) and saved > 0 else ""),
+        "message": run["message"],
+        "saved": _kib(run.get("bytesSaved")),
+        "trigger": labels.get("alertname") or trigger.get("type", ""),
+        "actions": actions,
+        "pending": [f"{item.get('id')}: {item.get('reason')}" for item in run.get("pendingManualActions", [])],
     }
+
+
+def _playbooks(runner: Any) -> list[dict[str, Any]]:
+    allowed = set(runner.config.playbooks.execute)
+    return [{**book.spec.summary(), "executable": book.spec.id in allowed} for book in runner.playbooks.values()]
 
 
 @bp.get("/")
@@ -72,7 +116,8 @@ def index() -> str:
         window_text = "1h"
     summary = state.summary.state(parse_window(window_text), None)
     runner = state.extras.get("runner")
-    runs = [_run_row(runner.to_json(run, full=False)) for run in runner.store.recent(limit=10)] if runner else []
+    runs = [_run_row(runner.to_json(run)) for run in runner.store.recent(limit=10)] if runner else []
+    playbooks = _playbooks(runner) if runner else []
     return render_template(
         "console.html",
         version=__version__,
@@ -83,6 +128,7 @@ def index() -> str:
         critical=summary["criticalIssues"],
         routes=state.routes.known_routes()[:50],
         runs=runs,
+        playbooks=playbooks,
         endpoints=ENDPOINTS,
-        beacon_url=request.host_url + "beacon.js",
+        base_url=request.host_url,
     )
