@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from ..config.base import StrictModel
 from ..config.errors import ConfigError, format_validation_error
@@ -103,6 +103,12 @@ def parse_duration(value: str) -> float:
     return float(sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", value)))
 
 
+# Field types whose checks every budget section shares.
+Duration = Annotated[str, AfterValidator(_prom_duration)]
+MetricName = Annotated[str, AfterValidator(_metric_name)]
+Selector = Annotated[dict[str, str], AfterValidator(_label_matchers)]
+
+
 class VitalBudget(StrictModel):
     """p`percentile` of `metric` must stay at or under `target` (over `window`, with `min_samples` loads)."""
 
@@ -114,9 +120,9 @@ class VitalBudget(StrictModel):
     route: str | None = None
     device: Device | None = None
     percentile: Annotated[float, Field(gt=0, lt=100)] = 75
-    window: str = "1h"
+    window: Duration = "1h"
     min_samples: Annotated[int, Field(ge=0)] = 50
-    for_: Annotated[str, Field(alias="for")] = "10m"
+    for_: Annotated[Duration, Field(alias="for")] = "10m"
     severity: Severity = "warning"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
@@ -129,10 +135,6 @@ class VitalBudget(StrictModel):
             data = {**data, "target": _seconds(data["target"], ms_numbers=vital.ms if vital else True)}
         return data
 
-    @field_validator("window", "for_")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _prom_duration(value)
 
     @field_validator("name")
     @classmethod
@@ -182,14 +184,14 @@ class LatencyBudget(StrictModel):
     """p`percentile` of the HTTP server request duration histogram, per job, must stay under `target`."""
 
     # OpenTelemetry's HTTP server semantic conventions, as the Prometheus exporter names them.
-    metric: str = "http_server_request_duration_seconds"
+    metric: MetricName = "http_server_request_duration_seconds"
     percentile: Annotated[float, Field(gt=0, lt=100)] = 95
     target: Annotated[float, Field(gt=0)] = 0.2  # seconds
-    window: str = "5m"
-    for_: Annotated[str, Field(alias="for")] = "10m"
+    window: Duration = "5m"
+    for_: Annotated[Duration, Field(alias="for")] = "10m"
     severity: Severity = "warning"
     # Extra equality matchers on the series, e.g. {job: api}.
-    selector: dict[str, str] = Field(default_factory=dict)
+    selector: Selector = Field(default_factory=dict)
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
@@ -198,47 +200,27 @@ class LatencyBudget(StrictModel):
     def _units(cls, value: Any) -> Any:
         return _seconds(value, ms_numbers=True)
 
-    @field_validator("window", "for_")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _prom_duration(value)
 
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, value: str) -> str:
-        return _metric_name(value)
 
-    @field_validator("selector")
-    @classmethod
-    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
-        return _label_matchers(value)
 
 
 class ErrorRateBudget(StrictModel):
     """The share of failed requests per job (also the SLI of the availability objective)."""
 
-    metric: str = "http_server_request_duration_seconds_count"
+    metric: MetricName = "http_server_request_duration_seconds_count"
     # The label and the regex over its values that mark a failed request (OpenTelemetry:
     # http.response.status_code); `error_example` is a value the regex matches, used in the rule tests.
     error_label: str = "http_response_status_code"
     error_regex: str = "5.."
     target: Annotated[float, Field(gt=0, lt=1)] = 0.001  # ratio: 0.1 %
-    window: str = "5m"
-    for_: Annotated[str, Field(alias="for")] = "5m"
+    window: Duration = "5m"
+    for_: Annotated[Duration, Field(alias="for")] = "5m"
     severity: Severity = "critical"
-    selector: dict[str, str] = Field(default_factory=dict)
+    selector: Selector = Field(default_factory=dict)
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
-    @field_validator("window", "for_")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _prom_duration(value)
 
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, value: str) -> str:
-        return _metric_name(value)
 
     @field_validator("error_label")
     @classmethod
@@ -251,27 +233,19 @@ class ErrorRateBudget(StrictModel):
     def _regex(cls, value: str) -> str:
         return _re2_regex(value)
 
-    @field_validator("selector")
-    @classmethod
-    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
-        return _label_matchers(value)
 
 
 class BurnRate(StrictModel):
     """Alert when the error budget burns `burn_rate` times too fast over both windows."""
 
     burn_rate: Annotated[float, Field(gt=0)]
-    long_window: str
-    short_window: str
+    long_window: Duration
+    short_window: Duration
     severity: Severity
-    for_: Annotated[str, Field(alias="for")] = "2m"
+    for_: Annotated[Duration, Field(alias="for")] = "2m"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
-    @field_validator("long_window", "short_window", "for_")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _prom_duration(value)
 
     @model_validator(mode="after")
     def _windows(self) -> BurnRate:
@@ -293,13 +267,9 @@ class AvailabilityBudget(StrictModel):
     """An SLO (e.g. 99.9 % of requests succeed over 30 days) alerted by multi-window burn rates."""
 
     objective: Annotated[float, Field(gt=0, lt=100)] = 99.9  # percent
-    period: str = "30d"
+    period: Duration = "30d"
     burn_rates: list[BurnRate] = Field(default_factory=_workbook_burn_rates, min_length=1)
 
-    @field_validator("period")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _prom_duration(value)
 
     @property
     def error_budget(self) -> float:
@@ -319,47 +289,35 @@ class ResourceBudgets(StrictModel):
     cpu_percent: Annotated[float, Field(gt=0, le=100)] | None = 80
     memory_percent: Annotated[float, Field(gt=0, le=100)] | None = 85
     disk_percent: Annotated[float, Field(gt=0, le=100)] | None = 90
-    for_: Annotated[str, Field(alias="for")] = "10m"
+    for_: Annotated[Duration, Field(alias="for")] = "10m"
     severity: Severity = "warning"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
-    @field_validator("for_")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _prom_duration(value)
 
 
 class RegressionAlert(StrictModel):
     """p`percentile` now against the same window `offset` earlier: alert when `factor` times worse."""
 
     factor: Annotated[float, Field(gt=1)] = 1.2
-    offset: str = "1d"
-    for_: Annotated[str, Field(alias="for")] = "30m"
+    offset: Duration = "1d"
+    for_: Annotated[Duration, Field(alias="for")] = "30m"
     severity: Severity = "warning"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
-    @field_validator("offset", "for_")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _prom_duration(value)
 
 
 class BeaconsStoppedAlert(StrictModel):
     """No report accepted for `window` while the same window `offset` earlier had some."""
 
-    window: str = "30m"
-    offset: str = "1d"
-    for_: Annotated[str, Field(alias="for")] = "15m"
+    window: Duration = "30m"
+    offset: Duration = "1d"
+    for_: Annotated[Duration, Field(alias="for")] = "15m"
     severity: Severity = "warning"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
-    @field_validator("window", "offset", "for_")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        return _prom_duration(value)
 
 
 class Budgets(StrictModel):
