@@ -45,7 +45,15 @@ def test_no_file_gives_the_embedded_defaults() -> None:
          "routes.patterns[0]: {'template': 'no-slash'}: template 'no-slash' must start with '/'"),
         ("routes:\n  unmatched: drop\n", "routes.unmatched: 'drop': Input should be 'collapse' or 'other'"),
         ("auth:\n  tokens:\n    - {name: ci, token: short}\n",
-         "auth.tokens[0].token: 'short': a token must be at least 16 characters"),
+         "auth.tokens[0].token: (hidden): a token must be at least 16 characters"),
+        ("auth:\n  tokens: ['a-secret-written-as-a-string']\n",
+         "auth.tokens[0]: (hidden): Input should be a valid dictionary or instance of Token"),
+        ("routes:\n  patterns:\n    - {regex: '/(a)/\\1', route: /a}\n",
+         "routes.patterns: [{'regex': '/(a)/\\\\1', 'route': '/a'}]: [0] regex '/(a)/\\\\1': backreferences are not "
+         "supported in route regexes (the patterns are matched as one alternation)"),
+        ("routes:\n  patterns: ['/" + "a" * 130 + "']\n",
+         "routes.patterns[0]: {'template': '/" + "a" * 62 + "...: route label '/" + "a" * 39
+         + "'... is longer than 120 bytes"),
         ("otlp:\n  protocol: udp\n", "otlp.protocol: 'udp': Input should be 'grpc' or 'http/protobuf'"),
     ],
 )

@@ -119,3 +119,20 @@ def test_device_class_from_hint_then_client_hint_then_user_agent(
     hint: str | None, mobile: str | None, ua: str | None, device: str
 ) -> None:
     assert device_class(hint, mobile, ua) == device
+
+
+def test_a_label_too_long_for_the_shared_table_overflows_instead_of_corrupting_it(tmp_path: Path) -> None:
+    table = RouteTable(4, tmp_path / "routes.bin")
+    assert table.admit("/ok")
+    assert not table.admit("/" + "x" * 200)
+    assert table.admit("/next")
+    assert RouteTable(4, tmp_path / "routes.bin").routes() == ["/ok", "/next"]
+
+
+def test_a_table_written_under_a_larger_cap_is_read_up_to_the_new_cap(tmp_path: Path) -> None:
+    before = RouteTable(5, tmp_path / "routes.bin")
+    for route in ("/a", "/b", "/c", "/d"):
+        assert before.admit(route)
+    after = RouteTable(2, tmp_path / "routes.bin")  # a reload lowered routes.max_routes
+    assert after.routes() == ["/a", "/b"]
+    assert after.admit("/a") and not after.admit("/e")

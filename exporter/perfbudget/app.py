@@ -72,13 +72,19 @@ class Services:
         """Load the config file again; apply it when valid. Returns every error otherwise."""
         try:
             config = load_config(self.config_file)
-            load_budgets(config.budgets_file)
+            budgets = load_budgets(config.budgets_file)
             from .playbooks import load_playbooks
 
             load_playbooks(config)
         except ConfigError as exc:
             self.metrics.config_reload_successful.set(0)
             return exc.errors
+        if histogram_edges(budgets) != self.edges:
+            # Workers of one run must share bucket edges: samples with other `le` values would merge into
+            # histograms that no longer add up (in /metrics and in the summary's windows).
+            self.metrics.config_reload_successful.set(0)
+            return ["the budgets' targets change the histograms' bucket edges, which a reload cannot do: "
+                    "restart perfbudget to apply them"]
         master = os.environ.get(MASTER_PID_ENV)
         if master:
             # The server restarts its workers gracefully; each builds its app from the file again.
@@ -98,6 +104,12 @@ class Services:
         self.closers.clear()
 
 
+def histogram_edges(budgets: Budgets) -> dict[str, tuple[float, ...]]:
+    """Per vital, the histogram's bucket edges: the default grid, Google's thresholds and every budget target."""
+    targets = budgets.bucket_targets()
+    return {name: bucket_edges(vital, targets.get(name, ())) for name, vital in VITALS.items()}
+
+
 def services() -> Services:
     """The current app's services (inside a request or app context)."""
     value: Services = current_app.extensions[EXTENSION]
@@ -111,8 +123,7 @@ def _shared_file(name: str) -> Path | None:
 
 def build_services(config: Config, registry: CollectorRegistry, config_file: Path | None) -> Services:
     budgets = load_budgets(config.budgets_file)
-    targets = budgets.bucket_targets()
-    edges = {name: bucket_edges(vital, targets.get(name, ())) for name, vital in VITALS.items()}
+    edges = histogram_edges(budgets)
     extra_labels = ("navigation_type",) if config.beacons.navigation_type_label else ()
     metrics = Metrics(registry, edges, extra_labels)
     metrics.config_reload_successful.set(1)

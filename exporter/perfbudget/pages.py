@@ -10,16 +10,17 @@ from __future__ import annotations
 import mmap
 import re
 import struct
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config.web import RoutesConfig
+from .config.web import MAX_ROUTE_LABEL_BYTES, RoutePattern, RoutesConfig
 from .shm import SharedBuffer
 
 OTHER = "other"
 UNKNOWN_ROUTE = "unknown"
-MAX_ROUTE_BYTES = 120
+MAX_ROUTE_BYTES = MAX_ROUTE_LABEL_BYTES
 _LOCAL_CACHE_LIMIT = 16_384
 
 _TEMPLATE_PARAM = re.compile(r":[A-Za-z_][A-Za-z0-9_]*|\*")
@@ -80,14 +81,16 @@ class RouteTable:
         """True if `route` is (now) one of the admitted labels; False once the cap is reached."""
         if route in self._known:
             return True
+        encoded = route.encode()
+        if len(encoded) > MAX_ROUTE_BYTES:
+            return False  # cannot be stored: counted as an overflow like any route over the cap
         with self._mem.locked() as buf:
-            (count,) = self._HEADER.unpack_from(buf, 0)
+            count = self._count(buf)
             self._known.update(self._read(buf, len(self._known), count))
             if route in self._known:
                 return True
             if count >= self.max_routes:
                 return False
-            encoded = route.encode()
             offset = self._HEADER.size + count * self._ENTRY
             buf[offset] = len(encoded)
             buf[offset + 1 : offset + 1 + len(encoded)] = encoded
@@ -97,8 +100,12 @@ class RouteTable:
 
     def routes(self) -> list[str]:
         with self._mem.locked() as buf:
-            (count,) = self._HEADER.unpack_from(buf, 0)
-            return list(self._read(buf, 0, count))
+            return list(self._read(buf, 0, self._count(buf)))
+
+    def _count(self, buf: memoryview | mmap.mmap) -> int:
+        # A file written by workers with a larger cap (before a reload lowered it) may say more.
+        (count,) = self._HEADER.unpack_from(buf, 0)
+        return min(int(count), self.max_routes)
 
     def _read(self, buf: memoryview | mmap.mmap, start: int, count: int) -> list[str]:
         out = []
@@ -109,21 +116,22 @@ class RouteTable:
         return out
 
 
+def patterns_regex(patterns: Sequence[RoutePattern], first: int = 0) -> str:
+    """The route patterns as one alternation of named groups `p<index>` (the caller fullmatches it)."""
+    alternatives = []
+    for i, pattern in enumerate(patterns, first):
+        regex = template_regex(pattern.template) if pattern.template is not None else f"(?:{pattern.regex})"
+        alternatives.append(f"(?P<p{i}>{regex}/?)")
+    return "|".join(alternatives)
+
+
 class RouteNormalizer:
     def __init__(self, config: RoutesConfig, table: RouteTable) -> None:
         self._table = table
         self._unmatched_other = config.unmatched == "other"
-        self._labels: list[str] = []
-        alternatives = []
-        for i, pattern in enumerate(config.patterns):
-            if pattern.template is not None:
-                regex, label = template_regex(pattern.template), pattern.template
-            else:
-                regex, label = f"(?:{pattern.regex})", pattern.route or ""
-            alternatives.append(f"(?P<p{i}>{regex}/?)")
-            self._labels.append(label)
+        self._labels = [pattern.template or pattern.route or "" for pattern in config.patterns]
         # One compiled alternation: a path is matched once, whatever the number of patterns.
-        self._patterns = re.compile("|".join(alternatives)) if alternatives else None
+        self._patterns = re.compile(patterns_regex(config.patterns)) if config.patterns else None
         self._cache: dict[str, str] = {}
 
     def route(self, page_url: str | None) -> tuple[str, bool]:

@@ -233,3 +233,16 @@ def test_generate_refuses_invalid_budgets_with_every_error(
     assert main(["generate", "--budgets", str(bad), "--output-dir", str(tmp_path)]) == 1
     assert f"{bad}: vitals[0].target: 0.0: Input should be greater than 0" in capsys.readouterr().err
     assert not (tmp_path / "alertmanager").exists()
+
+
+def test_the_availability_panel_escapes_the_error_regex_and_keeps_the_selector(
+    write_budgets: Any,
+) -> None:
+    path = write_budgets({"service": {"error_rate": {"error_regex": "5\\d\\d", "selector": {"job": "api"}}}})
+    dashboard = dashboards(load_budgets(path, env={}), "header")["service-budgets"]
+    exprs = [t["expr"] for panel in panels_with_targets(dashboard) for t in panel.get("targets", [])
+             if "Error budget left" in panel["title"]]
+    assert exprs, "no availability panel"
+    # PromQL string escaping: a backslash in the regex is written twice, as rules.string() does for the rules.
+    assert 'http_response_status_code=~"5\\\\d\\\\d"' in exprs[0]
+    assert 'job="api",job=~"$job"' in exprs[0]

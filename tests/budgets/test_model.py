@@ -82,8 +82,12 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
      "vitals[0].target: -0.005: Input should be greater than 0"),
     ("target beyond the vital", {"vitals": [{"metric": "CLS", "target": 500}]},
      "vitals[0]: {'metric': 'CLS', 'target': 500}: target 500 is beyond what CLS can measure (100)"),
+    ("zero window", {"vitals": [{"metric": "LCP", "target": 2500, "window": "0s"}]},
+     "vitals[0].window: '0s': must be longer than 0s"),
+    ("units out of order", {"vitals": [{"metric": "LCP", "target": 2500, "window": "30m1h"}]},
+     "vitals[0].window: '30m1h': must be a Prometheus duration like 5m, 1h or 1h30m (units from the largest down)"),
     ("bad window", {"vitals": [{"metric": "LCP", "target": 2500, "window": "an hour"}]},
-     "vitals[0].window: 'an hour': must be a Prometheus duration like 5m, 1h or 1d"),
+     "vitals[0].window: 'an hour': must be a Prometheus duration like 5m, 1h or 1h30m (units from the largest down)"),
     ("bad device", {"vitals": [{"metric": "LCP", "target": 2500, "device": "watch"}]},
      "vitals[0].device: 'watch': Input should be 'phone', 'tablet', 'desktop' or 'unknown'"),
     ("route regex does not compile", {"vitals": [{"metric": "LCP", "target": 2500, "route": "/a(["}]},
@@ -118,7 +122,8 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("regression factor not above 1", {"regression": {"factor": 0.9}},
      "regression.factor: 0.9: Input should be greater than 1"),
     ("bad beacons-stopped window", {"beacons_stopped": {"window": "soon"}},
-     "beacons_stopped.window: 'soon': must be a Prometheus duration like 5m, 1h or 1d"),
+     "beacons_stopped.window: 'soon': must be a Prometheus duration like 5m, 1h or 1h30m "
+     "(units from the largest down)"),
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..vitals import VITALS, Vital
 from . import naming
 from .model import Budgets
-from .rules import DASHBOARD_WINDOW, RESOURCE_RULES, error_rate_settings, resource_thresholds
+from .rules import DASHBOARD_WINDOW, RESOURCE_RULES, equality, error_rate_settings, resource_thresholds, selector
 
 DATASOURCE = {"type": "prometheus", "uid": naming.DATASOURCE_VARIABLE}
 VITAL_FILTER = '{route=~"$route",device=~"$device"}'
@@ -222,8 +222,9 @@ def service_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
     if service.availability is not None:
         availability = service.availability
         layout.row(f"Availability: {naming.number(availability.objective)}% over {availability.period}")
-        failed = (f'{errors.metric}{{job=~"$job",{errors.error_label}=~"{errors.error_regex}"}}')
-        total = f"{errors.metric}{job}"
+        scoped = [*equality(errors.selector), ("job", "=~", "$job")]
+        failed = errors.metric + selector([*scoped, (errors.error_label, "=~", errors.error_regex)])
+        total = errors.metric + selector(scoped)
         ratio = (f"(sum by (job) (increase({failed}[{availability.period}])) or sum by (job) "
                  f"(increase({total}[{availability.period}])) * 0) / sum by (job) "
                  f"(increase({total}[{availability.period}]))")

@@ -36,7 +36,8 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)$")
-_PROM_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+# Prometheus's own grammar: units from the largest down, each at most once ("1h30m", not "30m1h").
+_PROM_DURATION = re.compile(r"^(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m(?!s))?(?:\d+s)?(?:\d+ms)?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -67,8 +68,15 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 *
 
 
 def _prom_duration(value: str) -> str:
-    if not _PROM_DURATION.match(value):
-        raise ValueError("must be a Prometheus duration like 5m, 1h or 1d")
+    """A window, offset or period: a Prometheus duration longer than zero."""
+    if parse_duration(value) <= 0:
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+def _for_duration(value: str) -> str:
+    """An alert's `for`: a Prometheus duration, 0s meaning at once."""
+    parse_duration(value)
     return value
 
 
@@ -98,13 +106,14 @@ def _label_matchers(value: dict[str, str]) -> dict[str, str]:
 
 def parse_duration(value: str) -> float:
     """A Prometheus duration ('1h30m', '5m', '0s') in seconds."""
-    if not _PROM_DURATION.match(value):
-        raise ValueError(f"{value!r} is not a Prometheus duration like 5m, 1h or 1d")
+    if not value or not _PROM_DURATION.match(value):
+        raise ValueError("must be a Prometheus duration like 5m, 1h or 1h30m (units from the largest down)")
     return float(sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", value)))
 
 
 # Field types whose checks every budget section shares.
 Duration = Annotated[str, AfterValidator(_prom_duration)]
+ForDuration = Annotated[str, AfterValidator(_for_duration)]
 MetricName = Annotated[str, AfterValidator(_metric_name)]
 Selector = Annotated[dict[str, str], AfterValidator(_label_matchers)]
 
@@ -122,7 +131,7 @@ class VitalBudget(StrictModel):
     percentile: Annotated[float, Field(gt=0, lt=100)] = 75
     window: Duration = "1h"
     min_samples: Annotated[int, Field(ge=0)] = 50
-    for_: Annotated[Duration, Field(alias="for")] = "10m"
+    for_: Annotated[ForDuration, Field(alias="for")] = "10m"
     severity: Severity = "warning"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
@@ -188,7 +197,7 @@ class LatencyBudget(StrictModel):
     percentile: Annotated[float, Field(gt=0, lt=100)] = 95
     target: Annotated[float, Field(gt=0)] = 0.2  # seconds
     window: Duration = "5m"
-    for_: Annotated[Duration, Field(alias="for")] = "10m"
+    for_: Annotated[ForDuration, Field(alias="for")] = "10m"
     severity: Severity = "warning"
     # Extra equality matchers on the series, e.g. {job: api}.
     selector: Selector = Field(default_factory=dict)
@@ -214,7 +223,7 @@ class ErrorRateBudget(StrictModel):
     error_regex: str = "5.."
     target: Annotated[float, Field(gt=0, lt=1)] = 0.001  # ratio: 0.1 %
     window: Duration = "5m"
-    for_: Annotated[Duration, Field(alias="for")] = "5m"
+    for_: Annotated[ForDuration, Field(alias="for")] = "5m"
     severity: Severity = "critical"
     selector: Selector = Field(default_factory=dict)
 
@@ -242,7 +251,7 @@ class BurnRate(StrictModel):
     long_window: Duration
     short_window: Duration
     severity: Severity
-    for_: Annotated[Duration, Field(alias="for")] = "2m"
+    for_: Annotated[ForDuration, Field(alias="for")] = "2m"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
@@ -289,7 +298,7 @@ class ResourceBudgets(StrictModel):
     cpu_percent: Annotated[float, Field(gt=0, le=100)] | None = 80
     memory_percent: Annotated[float, Field(gt=0, le=100)] | None = 85
     disk_percent: Annotated[float, Field(gt=0, le=100)] | None = 90
-    for_: Annotated[Duration, Field(alias="for")] = "10m"
+    for_: Annotated[ForDuration, Field(alias="for")] = "10m"
     severity: Severity = "warning"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
@@ -301,7 +310,7 @@ class RegressionAlert(StrictModel):
 
     factor: Annotated[float, Field(gt=1)] = 1.2
     offset: Duration = "1d"
-    for_: Annotated[Duration, Field(alias="for")] = "30m"
+    for_: Annotated[ForDuration, Field(alias="for")] = "30m"
     severity: Severity = "warning"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
@@ -313,7 +322,7 @@ class BeaconsStoppedAlert(StrictModel):
 
     window: Duration = "30m"
     offset: Duration = "1d"
-    for_: Annotated[Duration, Field(alias="for")] = "15m"
+    for_: Annotated[ForDuration, Field(alias="for")] = "15m"
     severity: Severity = "warning"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}

@@ -46,6 +46,10 @@ def _input(value: Any) -> str:
     return repr(value)
 
 
+# Keys whose values are secrets: an error names where the bad value is, never the value itself.
+SECRET_KEYS = frozenset({"token", "tokens", "grafana_token", "headers", "password", "credentials"})
+
+
 def format_validation_error(
     source: str, exc: ValidationError, env_keys: Mapping[tuple[str | int, ...], str] | None = None
 ) -> list[str]:
@@ -65,5 +69,7 @@ def format_validation_error(
         if error["type"] in ("missing",):
             lines.append(f"{where}: {key_path(loc)}: {message}")
         else:
-            lines.append(f"{where}: {key_path(loc)}: {_input(error.get('input'))}: {message}")
+            secret = any(part in SECRET_KEYS for part in loc if isinstance(part, str))
+            shown = "(hidden)" if secret else _input(error.get("input"))
+            lines.append(f"{where}: {key_path(loc)}: {shown}: {message}")
     return lines

@@ -84,6 +84,10 @@ class BeaconsConfig(StrictModel):
         return value
 
 
+# Route labels are stored in a fixed-size table shared by the workers (pages.RouteTable).
+MAX_ROUTE_LABEL_BYTES = 120
+
+
 class RoutePattern(StrictModel):
     """A route template (`/inventory/:slug`, `/docs/*`) or a regex with the route label it maps to."""
 
@@ -104,6 +108,9 @@ class RoutePattern(StrictModel):
                 raise ValueError(f"regex {self.regex!r} does not compile: {exc}") from None
         if self.template is not None and not self.template.startswith("/"):
             raise ValueError(f"template {self.template!r} must start with '/'")
+        label = self.template if self.template is not None else self.route or ""
+        if len(label.encode()) > MAX_ROUTE_LABEL_BYTES:
+            raise ValueError(f"route label {label[:40]!r}... is longer than {MAX_ROUTE_LABEL_BYTES} bytes")
         return self
 
 
@@ -121,4 +128,26 @@ class RoutesConfig(StrictModel):
     def _strings_are_templates(cls, value: object) -> object:
         if isinstance(value, list):
             return [{"template": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("patterns")
+    @classmethod
+    def _matchable_together(cls, value: list[RoutePattern]) -> list[RoutePattern]:
+        """The patterns are matched as one alternation (pages.RouteNormalizer), where a regex's group numbers
+        shift: backreferences and named groups, fine on their own, break there. Refuse them here."""
+        from ..pages import patterns_regex
+
+        for index, pattern in enumerate(value):
+            if pattern.regex is None:
+                continue
+            try:
+                re.compile(patterns_regex([pattern], first=index))
+            except re.error:
+                raise ValueError(f"[{index}] regex {pattern.regex!r}: backreferences are not supported in "
+                                 "route regexes (the patterns are matched as one alternation)") from None
+        try:
+            re.compile(patterns_regex(value))
+        except re.error as exc:
+            raise ValueError(f"the patterns do not compile together ({exc}): named groups must not repeat "
+                             "or be named p0, p1, ...") from None
         return value
