@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import uuid
@@ -98,10 +99,14 @@ def serve_command(args: argparse.Namespace) -> int:
     if path is not None:
         os.environ[CONFIG_ENV] = str(path.resolve())
     server = args.server or config.server.server
+    busy = _address_in_use(config.server.host, config.server.port)
+    if busy is not None:
+        print(f"perfbudget serve: refusing to start: {config.server.listen_address}: {busy}", file=sys.stderr)
+        return 1
     _prepare_data_dir(config)
     if args.dev:
         return _serve_dev(config, path)
-    multiproc = _fresh_multiprocess_dir()
+    multiproc, ours = _fresh_multiprocess_dir()
     os.environ["PERFBUDGET_EPOCH"] = uuid.uuid4().hex
     os.environ["PERFBUDGET_MASTER_PID"] = str(os.getpid())
     print(
@@ -119,8 +124,22 @@ def serve_command(args: argparse.Namespace) -> int:
 
             run_granian(config)
     finally:
-        shutil.rmtree(multiproc, ignore_errors=True)
+        if ours:
+            shutil.rmtree(multiproc, ignore_errors=True)
     return 0
+
+
+def _address_in_use(host: str, port: int) -> str | None:
+    """Why the address cannot be taken, or None. granian binds with SO_REUSEPORT, so without this check a
+    second server on a busy port would start silently and take half of the first one's beacons."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine, a listener is not
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return f"{exc.strerror} (is another perfbudget or another server listening there?)"
+    return None
 
 
 def _prepare_data_dir(config: Config) -> None:
@@ -136,16 +155,20 @@ def _prepare_data_dir(config: Config) -> None:
     recover_interrupted(config)
 
 
-def _fresh_multiprocess_dir() -> str:
-    """client_python's multiprocess directory, wiped at start (a stale one would double count)."""
+def _fresh_multiprocess_dir() -> tuple[str, bool]:
+    """client_python's multiprocess directory, emptied of our files at start (stale ones would double count),
+    and whether we made it (and so remove it at exit)."""
     configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if configured:
-        shutil.rmtree(configured, ignore_errors=True)
-        os.makedirs(configured)
-        return configured
-    directory = tempfile.mkdtemp(prefix="perfbudget-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-    return directory
+        shared = Path(configured)
+        shared.mkdir(parents=True, exist_ok=True)
+        # Only what client_python and perfbudget write there: the directory may be shared with other files.
+        for stale in [*shared.glob("*.db"), shared / "dedup.bin", shared / "routes.bin"]:
+            stale.unlink(missing_ok=True)
+        return configured, False
+    made = tempfile.mkdtemp(prefix="perfbudget-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made, True
 
 
 class _Reloadable:

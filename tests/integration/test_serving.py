@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .stack import Server, beacon, exporter, http
+from .stack import PERFBUDGET, Server, beacon, exporter, http
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +96,27 @@ def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(30) == 0
     assert "Traceback" not in srv.output()
+
+
+def test_a_second_server_on_a_busy_port_refuses_to_start(served: Server, tmp_path: Path) -> None:
+    # granian binds with SO_REUSEPORT: without the check, this one would start and take half the beacons.
+    result = subprocess.run(
+        [*PERFBUDGET, "serve", "--web.listen-address", f"127.0.0.1:{served.port}", "--workers", "1"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, "PERFBUDGET_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.returncode == 1
+    assert f"refusing to start: 127.0.0.1:{served.port}: Address already in use" in result.stderr
+
+
+def test_a_configured_multiprocess_directory_keeps_files_that_are_not_ours(tmp_path: Path) -> None:
+    shared = tmp_path / "multiproc"
+    shared.mkdir()
+    (shared / "keep.txt").write_text("someone else's")
+    (shared / "counter_999.db").write_bytes(b"stale")
+    with exporter(tmp_path / "run", workers=1, env={"PROMETHEUS_MULTIPROC_DIR": str(shared)}) as srv:
+        http("POST", f"{srv.url}/api/web-vitals", [beacon("LCP", 2600, "m1")])
+        _, text = http("GET", f"{srv.url}/metrics")
+    assert 'perfbudget_reports_accepted_total{metric="LCP"} 1.0' in text
+    assert (shared / "keep.txt").read_text() == "someone else's"
+    assert not (shared / "counter_999.db").exists()

@@ -44,4 +44,3 @@ class ActionsConfig(StrictModel):
     prometheus_url: str | None = None
     # Public URL of this exporter, for links in annotations, webhooks and alert annotations.
     external_url: str | None = None
-    mode: Literal["preview", "execute"] = "preview"
