@@ -210,9 +210,6 @@ class LatencyBudget(StrictModel):
         return _seconds(value, ms_numbers=True)
 
 
-
-
-
 class ErrorRateBudget(StrictModel):
     """The share of failed requests per job (also the SLI of the availability objective)."""
 
@@ -230,7 +227,6 @@ class ErrorRateBudget(StrictModel):
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
 
-
     @field_validator("error_label")
     @classmethod
     def _label(cls, value: str) -> str:
@@ -241,7 +237,6 @@ class ErrorRateBudget(StrictModel):
     @classmethod
     def _regex(cls, value: str) -> str:
         return _re2_regex(value)
-
 
 
 class BurnRate(StrictModel):
@@ -279,7 +274,6 @@ class AvailabilityBudget(StrictModel):
     period: Duration = "30d"
     burn_rates: list[BurnRate] = Field(default_factory=_workbook_burn_rates, min_length=1)
 
-
     @property
     def error_budget(self) -> float:
         """The allowed failure ratio: 99.9 % -> 0.001 (rounded so that 1 - 0.999 reads 0.001)."""
@@ -304,7 +298,6 @@ class ResourceBudgets(StrictModel):
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
 
-
 class RegressionAlert(StrictModel):
     """p`percentile` now against the same window `offset` earlier: alert when `factor` times worse."""
 
@@ -316,7 +309,6 @@ class RegressionAlert(StrictModel):
     model_config = StrictModel.model_config | {"populate_by_name": True}
 
 
-
 class BeaconsStoppedAlert(StrictModel):
     """No report accepted for `window` while the same window `offset` earlier had some."""
 
@@ -326,7 +318,6 @@ class BeaconsStoppedAlert(StrictModel):
     severity: Severity = "warning"
 
     model_config = StrictModel.model_config | {"populate_by_name": True}
-
 
 
 class Budgets(StrictModel):
