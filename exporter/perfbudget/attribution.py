@@ -23,7 +23,9 @@ MAX_VALUE_LENGTH = 300
 
 
 def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value:
+    # No real selector or URL holds a control character; a value with one is forged (a NUL byte would
+    # also break every action that turns a URL into a path).
+    if isinstance(value, str) and value and not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
         return value[:MAX_VALUE_LENGTH]
     return None
 

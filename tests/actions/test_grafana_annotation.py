@@ -65,3 +65,18 @@ def test_a_refused_token_fails_the_action(recorder: Recorder, make_ctx: MakeCtx)
     recorder.answers = [(401, {"message": "invalid API key"}, {})]
     with pytest.raises(ActionError, match="HTTP 401"):
         KIND.apply(configured(make_ctx, recorder), GrafanaAnnotationParams())
+
+
+def test_the_token_never_reaches_an_error_even_when_grafana_echoes_it(recorder: Recorder, make_ctx: MakeCtx) -> None:
+    recorder.answers = [(400, {"message": "bad header: Bearer glsa_test"}, {})]
+    with pytest.raises(ActionError) as refused:
+        KIND.apply(configured(make_ctx, recorder), GrafanaAnnotationParams())
+    assert "glsa_test" not in str(refused.value) and "Bearer <redacted>" in str(refused.value)
+
+
+def test_a_token_with_a_line_break_is_refused_without_showing_it(recorder: Recorder, make_ctx: MakeCtx) -> None:
+    ctx = make_ctx(grafana_url=recorder.url, grafana_token="glsa_test\n")
+    with pytest.raises(ActionError) as refused:
+        KIND.apply(ctx, GrafanaAnnotationParams())
+    assert "glsa_test" not in str(refused.value)
+    assert recorder.requests == []

@@ -269,3 +269,12 @@ def test_outputs_decode_and_the_flat_graphic_keeps_its_alpha(images: Path, make_
 def test_invalid_parameters_are_rejected_when_the_playbook_loads(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ImagesParams.model_validate({**FAST, **change})
+
+
+def test_an_lcp_url_that_names_no_possible_file_is_skipped_and_reported(images: Path, make_ctx: MakeCtx) -> None:
+    # Attribution comes from anonymous beacons: `%00` decodes to a NUL byte, which no path may hold.
+    bad = [("https://x.example/%00.jpg", 9), ("/" + "a" * 5000 + ".jpg", 3)]
+    ctx = make_ctx(attribution={"lcp.url": [("https://shop.example/img/card.jpg", 40), *bad]})
+    outcome = KIND.preview(ctx, params())
+    assert outcome.details["lcpNamed"] == [{"path": "img/card.jpg", "reports": 40}]
+    assert outcome.details["lcpUnmatched"] == [{"url": url, "reports": count} for url, count in bad]

@@ -50,3 +50,12 @@ def test_under_budget(site: Path, make_ctx: MakeCtx) -> None:
     outcome = KIND.preview(make_ctx(), JsAuditParams(budget_bytes=1000, compression="raw"))
     assert outcome.details["overBudget"] is False
     assert "986 bytes under" in outcome.summary
+
+
+def test_an_inp_script_url_that_names_no_possible_file_is_reported_without_a_path(
+    site: Path, make_ctx: MakeCtx
+) -> None:
+    (site / "a.js").write_bytes(b"console.log(1)")
+    ctx = make_ctx(attribution={"inp.script": [("https://x.example/%00.js", 5)]})
+    outcome = KIND.preview(ctx, JsAuditParams())
+    assert outcome.details["inpScripts"] == [{"script": "https://x.example/%00.js", "reports": 5, "path": None}]

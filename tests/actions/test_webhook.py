@@ -85,3 +85,59 @@ def test_a_missing_secret_refuses_to_send(recorder: Recorder, make_ctx: MakeCtx)
 def test_only_http_urls_are_accepted(url: str) -> None:
     with pytest.raises(ValidationError, match="is not an http"):
         WebhookParams(url=url)
+
+
+def test_every_header_from_the_environment_is_redacted_whatever_its_name(
+    recorder: Recorder, make_ctx: MakeCtx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PURGE_KEY", "cdn-purge-secret-123")
+    p = params(recorder, headers_from_env={"X-Purge-Key": "PURGE_KEY", "Fastly-Key": "PURGE_KEY"},
+               headers={"X-Team": "web"})
+    preview = KIND.preview(make_ctx(), p)
+    assert preview.details["headers"] == {"X-Team": "web", "Idempotency-Key": "run-1",
+                                          "X-Purge-Key": "<redacted>", "Fastly-Key": "<redacted>"}
+    assert "cdn-purge-secret-123" not in str(preview.to_json())
+
+
+def test_a_header_whose_value_is_a_configured_secret_is_redacted(recorder: Recorder, make_ctx: MakeCtx) -> None:
+    ctx = make_ctx(grafana_token="glsa_configured_secret")
+    preview = KIND.preview(ctx, params(recorder, headers={"X-Copied": "glsa_configured_secret"}))
+    assert preview.details["headers"]["X-Copied"] == "<redacted>"
+    assert "glsa_configured_secret" not in str(preview.to_json())
+
+
+def test_a_receiver_that_echoes_the_secret_back_does_not_put_it_in_the_result_or_the_error(
+    recorder: Recorder, make_ctx: MakeCtx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PURGE_KEY", "cdn-purge-secret-123")
+    p = params(recorder, headers_from_env={"X-Purge-Key": "PURGE_KEY"}, retries=0)
+    recorder.answers = [(200, {"seen": "cdn-purge-secret-123"}, {}), (403, {"bad key": "cdn-purge-secret-123"}, {})]
+    outcome = KIND.apply(make_ctx(), p)
+    assert outcome.details["response"] == '{"seen": "<redacted>"}'
+    with pytest.raises(ActionError) as refused:
+        KIND.apply(make_ctx(), p)
+    assert str(refused.value) == f'POST {p.url}: HTTP 403: {{"bad key": "<redacted>"}}'
+
+
+def test_a_secret_with_a_line_break_is_refused_without_showing_it(
+    recorder: Recorder, make_ctx: MakeCtx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A secret mounted from a file often keeps its final newline; http.client's error would quote it.
+    monkeypatch.setenv("PURGE_KEY", "cdn-purge-secret-123\n")
+    with pytest.raises(ActionError) as refused:
+        KIND.apply(make_ctx(), params(recorder, headers_from_env={"X-Purge-Key": "PURGE_KEY"}))
+    assert str(refused.value) == "header X-Purge-Key: its value contains a line break or another control character"
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_names_its_location(
+    recorder: Recorder, make_ctx: MakeCtx, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    monkeypatch.setenv("CDN_TOKEN", "s3cret-value")
+    elsewhere = recorder.url.replace("127.0.0.1", "localhost") + "/collect"
+    recorder.answers = [(status, {}, {"Location": elsewhere})]
+    with pytest.raises(ActionError) as refused:
+        KIND.apply(make_ctx(), params(recorder, headers_from_env={"Authorization": "CDN_TOKEN"}))
+    assert f"HTTP {status} redirect to {elsewhere}: not followed" in str(refused.value)
+    assert [r["path"] for r in recorder.requests] == ["/hooks/purge"]

@@ -16,7 +16,8 @@ from perfbudget.playbooks.model import bundled_directory, load_playbooks
 from .conftest import EchoKind, playbook
 
 BUNDLED = {"optimize-images", "render-blocking-resources", "reduce-js-execution", "layout-stability",
-           "server-response-caching", "api-latency", "error-rate-burn", "cpu-saturation", "memory-pressure"}
+           "server-response-caching", "api-latency", "error-rate-burn", "cpu-saturation", "memory-pressure",
+           "disk-pressure", "beacons-stopped"}
 
 
 def _action(index: int, **changes: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from perfbudget.cli import main
 
-from .conftest import BEARER, TOKEN, EchoKind, get, post, runner_of, wait_run
+from .conftest import BEARER, TOKEN, EchoKind, get, payload, post, runner_of, wait_run
 
 
 def test_playbooks_are_listed_and_filtered_by_metric_and_impact(client: FlaskClient) -> None:
@@ -88,6 +88,23 @@ def test_the_audit_log_lists_runs_newest_first_and_pages(app: Flask, client: Fla
     assert get(client, "/api/perf-fix/runs?limit=0").status_code == 400
     missing = get(client, "/api/perf-fix/runs/0000000000a-00000000aa")
     assert missing.status_code == 404 and missing.json == {"error": "no run '0000000000a-00000000aa'"}
+
+
+def test_runs_started_by_hand_fill_only_half_the_queue_so_the_webhook_keeps_room(
+    pb_app: Callable[..., Flask],
+) -> None:
+    app = pb_app(playbooks={"queue_size": 6})
+    runner_of(app).close()  # nothing leaves the queue
+    client = app.test_client()
+    answers = [post(client, "/api/perf-fix", {"playbookId": "test-images"}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [202, 202, 202, 503]
+    assert answers[-1].headers["Retry-After"] == "5"
+    assert answers[-1].json["error"] == (
+        "cannot queue the run now, retry later: the share of the queue for runs started by hand is full: 3 are "
+        "queued (at most 3, half of playbooks.queue_size 6; the rest is kept for the Alertmanager webhook)")
+    # An alert matching three playbooks still finds room for its three runs.
+    delivery = post(client, "/api/alertmanager", payload(), headers=BEARER)
+    assert delivery.status_code == 200 and [r["state"] for r in delivery.json["runs"]] == ["queued"] * 3
 
 
 def _cli_config(tmp_path: Path, book_dir: Path) -> Path:

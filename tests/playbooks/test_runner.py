@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from prometheus_client import CollectorRegistry
 from perfbudget.config import Config
 from perfbudget.metrics import scrape_registry
 from perfbudget.playbooks import build_runner, load_playbooks
-from perfbudget.playbooks.store import Store, audit_path, recover_interrupted
+from perfbudget.playbooks.runner import PrometheusVerifier
+from perfbudget.playbooks.store import Run, Store, audit_path, recover_interrupted
 
 from .conftest import BEARER, EchoKind, alert, get, payload, playbook, post, runner_of, wait_run
 
@@ -233,3 +235,116 @@ def test_local_verification_reads_the_exporters_own_histograms(app: Flask, echo:
     assert runner.verifier is not None
     measured = runner.verifier.p75("LCP", "/cart", time.time() - 3600, None)
     assert measured["samples"] == 8 and measured["unit"] == "ms" and 2500 < measured["p75"] <= 3000
+
+
+class _BrokenVerifier:
+    def p75(self, metric: str, route: str | None, start: float, end: float | None) -> dict[str, object]:
+        raise RuntimeError("database is locked")
+
+
+def test_a_failing_verifier_is_recorded_as_unavailable_and_the_execute_still_runs(
+    make_config: Callable[..., Config], echo: EchoKind, book_dir: Path
+) -> None:
+    config = make_config(playbooks={"directory": str(book_dir), "execute": ["test-images"]})
+    runner = build_runner(config, load_playbooks(config))
+    runner.verifier = _BrokenVerifier()
+    run = runner.submit_manual("test-images", execute=True, auto_approve=True, trigger={"type": "cli"})
+    done = runner.run_now(run.id)
+    assert done.state == "succeeded"
+    assert done.result["verification"] == {"available": False,
+                                           "reason": "verification unavailable: RuntimeError: database is locked"}
+
+
+def test_a_failure_outside_the_actions_fails_the_run_and_frees_its_playbook(
+    pb_app: Callable[..., Flask], echo: EchoKind, monkeypatch: Any
+) -> None:
+    app = pb_app(playbooks={"max_concurrent_per_playbook": 1, "worker_threads": 1})
+    runner = runner_of(app)
+    real_progress = runner.store.progress
+    failures = iter([sqlite3.OperationalError("disk I/O error")])
+
+    def progress(run_id: str, result: dict[str, Any], message: str) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        real_progress(run_id, result, message)
+
+    monkeypatch.setattr(runner.store, "progress", progress)
+    client = app.test_client()
+    first = post(client, "/api/perf-fix", {"playbookId": "test-images"}).json["id"]
+    run = wait_run(runner, first)
+    assert run.state == "failed"
+    assert run.message == "failed outside its actions: OperationalError: disk I/O error"
+    assert run.events[-1]["event"] == "failed" and run.events[-1]["message"] == run.message
+    assert run.result["actions"][0]["status"] == "previewed"  # what was done before the failure is kept
+    # The playbook's only concurrency slot is free again.
+    second = post(client, "/api/perf-fix", {"playbookId": "test-images"}).json["id"]
+    assert wait_run(runner, second).state == "succeeded"
+
+
+def test_a_failed_final_write_is_retried_once(
+    make_config: Callable[..., Config], echo: EchoKind, book_dir: Path, monkeypatch: Any
+) -> None:
+    config = make_config(playbooks={"directory": str(book_dir)})
+    runner = build_runner(config, load_playbooks(config))
+    real_finish = runner.store.finish
+    calls: list[str] = []
+
+    def finish(run_id: str, state: str, message: str, result: dict[str, Any]) -> Run:
+        calls.append(state)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real_finish(run_id, state, message, result)
+
+    monkeypatch.setattr(runner.store, "finish", finish)
+    run = runner.submit_manual("test-images", execute=False, auto_approve=False, trigger={"type": "cli"})
+    done = runner.run_now(run.id)
+    assert calls == ["succeeded", "succeeded"]
+    assert done.state == "succeeded" and runner.store.get(run.id).state == "succeeded"  # type: ignore[union-attr]
+
+
+def test_the_prometheus_query_escapes_the_route_as_a_promql_string() -> None:
+    # Nothing listens on port 9: the query is still reported, with the connection error.
+    measured = PrometheusVerifier("http://127.0.0.1:9", timeout=0.5).p75("LCP", '/a"} or vector(1) #\\', 0, 3600)
+    assert measured["query"] == ('histogram_quantile(0.75, sum by (le) (increase('
+                                 'perfbudget_lcp_seconds_bucket{route="/a\\"} or vector(1) #\\\\"}[3600s])))')
+    assert measured["error"].startswith("Prometheus query failed:")
+
+
+class _CountingVerifier:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def p75(self, metric: str, route: str | None, start: float, end: float | None) -> dict[str, object]:
+        self.calls += 1
+        return {"p75": 3.0, "unit": "s", "samples": 10}
+
+
+def test_the_console_lists_runs_without_measuring_each_one(pb_app: Callable[..., Flask], echo: EchoKind) -> None:
+    app = pb_app(playbooks={"execute": ["test-images"]})
+    runner = runner_of(app)
+    verifier = _CountingVerifier()
+    runner.verifier = verifier
+    client = app.test_client()
+    run_id = post(client, "/api/perf-fix", {"playbookId": "test-images", "dryRun": False}, headers=BEARER).json["id"]
+    run = wait_run(runner, run_id)
+    assert verifier.calls == 1  # the "before", measured when the execute started
+    assert runner.to_json(run, verify=False)["verification"]["before"]["p75"] == 3.0
+    assert client.get("/").status_code == 200
+    assert verifier.calls == 1
+    assert get(client, f"/api/perf-fix/runs/{run_id}").json["verification"]["after"]["p75"] == 3.0
+    assert verifier.calls == 2
+
+
+def test_a_data_source_that_fails_after_the_run_leaves_the_run_readable(
+    make_config: Callable[..., Config], echo: EchoKind, book_dir: Path
+) -> None:
+    config = make_config(playbooks={"directory": str(book_dir), "execute": ["test-images"]})
+    runner = build_runner(config, load_playbooks(config))
+    runner.verifier = _FakeVerifier()
+    done = runner.run_now(runner.submit_manual("test-images", execute=True, auto_approve=True,
+                                               trigger={"type": "cli"}).id)
+    runner.verifier = _BrokenVerifier()
+    verification = runner.to_json(done)["verification"]
+    assert verification["before"]["p75"] == 3.2 and verification["verdict"] == "verification unavailable"
+    assert verification["after"]["error"] == "verification unavailable: RuntimeError: database is locked"

@@ -15,6 +15,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -127,7 +128,9 @@ class PrometheusVerifier:
         vital = VITALS[metric]
         at = end if end is not None else time.time()
         seconds = max(60, int(at - start))
-        selector = f'{{route="{route}"}}' if route else ""
+        # The route comes from an alert label or a request body: as a JSON string it is also a valid PromQL
+        # string (same escapes for quote, backslash and control characters), so it cannot break the query.
+        selector = f"{{route={json.dumps(route, ensure_ascii=False)}}}" if route else ""
         query = f"histogram_quantile(0.75, sum by (le) (increase({vital.metric}_bucket{selector}[{seconds}s])))"
         out: dict[str, Any] = {"p75": None, "unit": vital.display_unit or "score", "from": iso(at - seconds),
                                "to": iso(at), "source": "prometheus", "query": query}
@@ -281,15 +284,41 @@ class Runner:
         return limit
 
     def _execute(self, run: Run, progress: Callable[[str], None] | None = None) -> Run:
+        """Run one claimed run to its end. Whatever fails (the audit log, a bug) ends the run `failed`:
+        a run left `running` under a live owner would hold its playbook's concurrency slot until restart."""
         say = progress or (lambda line: None)
+        result: dict[str, Any] = dict(run.result)
+        try:
+            state, message = self._perform(run, result, say, progress)
+        except Exception as exc:
+            log.exception("playbook run %s", run.id)
+            state, message = FAILED, f"failed outside its actions: {type(exc).__name__}: {exc}"
+        finished = self._finish(run, state, message, result)
+        self.count(run.playbook, run.mode, state)
+        say(f"{run.playbook}: {state}: {message}")
+        return finished
+
+    def _finish(self, run: Run, state: str, message: str, result: dict[str, Any]) -> Run:
+        """The final write, retried once (a locked database clears); when even that fails, logged."""
+        for attempt in (1, 2):
+            try:
+                return self.store.finish(run.id, state, message, result)
+            except Exception:
+                if attempt == 1:
+                    time.sleep(0.1)  # the store already waited out its busy timeout; this is a second chance
+                    continue
+                log.exception("playbook run %s: cannot record that it %s: %s", run.id, state, message)
+        return replace(run, state=state, message=message, result=result, finished_at=time.time())
+
+    def _perform(self, run: Run, result: dict[str, Any], say: Callable[[str], None],
+                 progress: Callable[[str], None] | None) -> tuple[str, str]:
+        """The run's actions, in order; `result` is filled in place, so a failure keeps what was done."""
         book = self.playbooks.get(run.playbook)
         if book is None:
-            finished = self.store.finish(run.id, FAILED, f"playbook {run.playbook!r} no longer exists", run.result)
-            self.count(run.playbook, run.mode, FAILED)
-            return finished
+            return FAILED, f"playbook {run.playbook!r} no longer exists"
         ctx = self.context(run, progress)
         route = run.options.get("route") or (run.trigger.get("labels") or {}).get("route")
-        result = self._initial_result(run, book)
+        result.update(self._initial_result(run, book))
         max_risk = self.allowed_risk(run)
         if run.mode == EXECUTE:
             ctx.run_dir.mkdir(parents=True, exist_ok=True)
@@ -326,12 +355,7 @@ class Runner:
         saved = [a.get("preview", a.get("result", {})).get("bytesSaved") for a in result["actions"]]
         result["bytesSaved"] = sum(v for v in saved if isinstance(v, int)) if any(
             isinstance(v, int) for v in saved) else None
-        state = FAILED if failed else SUCCEEDED
-        message = self._message(run, book, result, failed)
-        finished = self.store.finish(run.id, state, message, result)
-        self.count(run.playbook, run.mode, state)
-        say(f"{run.playbook}: {state}: {message}")
-        return finished
+        return (FAILED if failed else SUCCEEDED), self._message(run, book, result, failed)
 
     def _call(self, action: Action, params: BaseModel, ctx: ActionContext, apply: bool) -> ActionOutcome:
         kind = KINDS[action.kind]
@@ -389,15 +413,26 @@ class Runner:
             reason = "no Web Vital to measure" if metric is None else "no data source"
             return {"available": False, "reason": reason}
         now = time.time()
-        return {"available": True, "metric": metric, "route": route,
-                "before": self.verifier.p75(metric, route, now - VERIFY_WINDOW, None)}
+        try:
+            before = self.verifier.p75(metric, route, now - VERIFY_WINDOW, None)
+        except Exception as exc:  # no measurement is no reason to fail (or never finish) the run
+            log.warning("playbook %s: verification unavailable: %s", book.id, exc)
+            return {"available": False, "reason": f"verification unavailable: {type(exc).__name__}: {exc}"}
+        return {"available": True, "metric": metric, "route": route, "before": before}
 
-    def verification(self, run: Run) -> dict[str, Any] | None:
-        """Before (measured when the execute started) against after (the loads since it finished)."""
+    def verification(self, run: Run, *, measure: bool = True) -> dict[str, Any] | None:
+        """Before (measured when the execute started) against after (the loads since it finished).
+
+        With `measure` false, only what was stored (no query of the data source)."""
         stored = run.result.get("verification")
-        if not stored or not stored.get("available") or run.finished_at is None or self.verifier is None:
+        if (not stored or not stored.get("available") or run.finished_at is None or self.verifier is None
+                or not measure):
             return stored if isinstance(stored, dict) else None
-        after = self.verifier.p75(stored["metric"], stored.get("route"), run.finished_at, None)
+        try:
+            after = self.verifier.p75(stored["metric"], stored.get("route"), run.finished_at, None)
+        except Exception as exc:  # a page that shows the run must not fail with its data source
+            reason = f"verification unavailable: {type(exc).__name__}: {exc}"
+            return {**stored, "after": {"p75": None, "error": reason}, "verdict": "verification unavailable"}
         before_value, after_value = stored["before"].get("p75"), after.get("p75")
         out = {**stored, "after": after}
         if before_value and after_value is not None:
@@ -477,8 +512,11 @@ class Runner:
 
     # --- presentation -------------------------------------------------------------------------
 
-    def to_json(self, run: Run, *, full: bool = True) -> dict[str, Any]:
-        """A run as the API shows it, with the seed's result fields."""
+    def to_json(self, run: Run, *, full: bool = True, verify: bool = True) -> dict[str, Any]:
+        """A run as the API shows it, with the seed's result fields.
+
+        `verify` false skips measuring the vital since the run (with Prometheus, one query per run):
+        for pages that list many runs."""
         result = run.result
         base = self.config.actions.external_url or ""
         if run.finished_at is not None:
@@ -514,6 +552,6 @@ class Runner:
         if full:
             out["actions"] = result.get("actions", [])
             out["options"] = run.options
-            out["verification"] = self.verification(run) if run.mode == EXECUTE else None
+            out["verification"] = self.verification(run, measure=verify) if run.mode == EXECUTE else None
             out["events"] = run.events
         return out

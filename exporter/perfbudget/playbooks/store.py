@@ -73,6 +73,20 @@ class QueueFull(Exception):
     """More runs are queued than `playbooks.queue_size`: a transient fault (the sender should retry)."""
 
 
+class ManualShareFull(QueueFull):
+    """Runs started by hand already fill their share of the queue (see `manual_share`)."""
+
+
+def manual_share(queue_size: int) -> int:
+    """How many queued runs started by hand the queue takes: half of it, at least one.
+
+    Dry runs need no token, so without this anyone could fill the queue with them and the Alertmanager
+    webhook, which shares it, would answer 503 until they drain. Capping runs started by hand at half
+    leaves the webhook the other half (with `queue_size` 1 the one slot is shared: there is no half).
+    """
+    return max(1, queue_size // 2)
+
+
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -285,9 +299,20 @@ class Store:
                 f"ago (playbooks.cooldown_seconds is {cooldown:g})")
 
     def submit(self, new: NewRun, *, queue_size: int) -> Run:
-        """A run started by hand: always a new run, queued."""
-        delivery = self.record_delivery([new], [], queue_size=queue_size, cooldown_seconds=0)
-        return delivery.submitted[0].run
+        """A run started by hand: always a new run, queued, within the manual share of the queue."""
+        share = manual_share(queue_size)
+        with self._transaction() as db:
+            # Runs started by hand are the ones without an idempotency key (alerts always have one).
+            manual = db.execute("SELECT COUNT(*) FROM runs WHERE state = ? AND idem_key IS NULL",
+                                (QUEUED,)).fetchone()[0]
+            if manual >= share:
+                raise ManualShareFull(f"the share of the queue for runs started by hand is full: {manual} are queued "
+                                      f"(at most {share}, half of playbooks.queue_size {queue_size}; the rest is kept "
+                                      "for the Alertmanager webhook)")
+            queued = db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", (QUEUED,)).fetchone()[0]
+            if queued >= queue_size:
+                raise QueueFull(f"{queued} runs are queued (playbooks.queue_size is {queue_size})")
+            return self._insert(db, new, QUEUED, "queued", time.time())
 
     # --- the queue --------------------------------------------------------------------------------
 

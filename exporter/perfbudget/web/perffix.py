@@ -89,6 +89,8 @@ def run_playbook() -> tuple[Response, int]:
         run = runner.submit_manual(playbook, execute=not dry_run, auto_approve=auto_approve, trigger=trigger,
                                    route=route)
     except (QueueFull, sqlite3.OperationalError) as exc:
+        # ManualShareFull too: runs started by hand may fill only their share of the queue (store.manual_share),
+        # so anonymous dry runs can never shut out the Alertmanager webhook.
         response = jsonify({"error": f"cannot queue the run now, retry later: {exc}"})
         response.headers["Retry-After"] = "5"
         return response, 503

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from .base import ActionContext, ActionError, ActionOutcome, ActionParams
-from .http_json import redact, request_json
+from .http_json import configured_secrets, redact, request_json, scrub_error, scrub_outcome
 
 # Alert labels worth a tag: bounded values people filter dashboards by.
 LABEL_TAGS = ("alertname", "route", "device", "severity", "metric")
@@ -63,13 +63,21 @@ class GrafanaAnnotationAction:
         except ActionError as exc:
             return ActionOutcome("would not annotate: Grafana is not configured", errors=[str(exc)])
         body = _body(ctx, params, int(time.time() * 1000))
-        return ActionOutcome(
+        secrets = configured_secrets(ctx.config)
+        return scrub_outcome(ActionOutcome(
             f"would add an annotation tagged {', '.join(body['tags'])} in {base}",
             [{"method": "POST", "url": f"{base}/api/annotations"}],
-            details={"body": body, "headers": redact(headers)},
-        )
+            details={"body": body, "headers": redact(headers, secrets)},
+        ), secrets)
 
     def apply(self, ctx: ActionContext, params: GrafanaAnnotationParams) -> ActionOutcome:
+        secrets = configured_secrets(ctx.config)
+        try:
+            return scrub_outcome(self._apply(ctx, params), secrets)
+        except Exception as exc:  # its message is recorded: the token must never reach the run record
+            raise scrub_error(exc, secrets) from None
+
+    def _apply(self, ctx: ActionContext, params: GrafanaAnnotationParams) -> ActionOutcome:
         base, headers = _endpoint(ctx)
         body = _body(ctx, params, int(time.time() * 1000))
         response = request_json(
@@ -93,6 +101,13 @@ class GrafanaAnnotationAction:
         )
 
     def rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
+        secrets = configured_secrets(ctx.config)
+        try:
+            return scrub_outcome(self._rollback(ctx, manifest), secrets)
+        except Exception as exc:
+            raise scrub_error(exc, secrets) from None
+
+    def _rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
         annotation = manifest.get("annotationId")
         if not isinstance(annotation, int):
             raise ActionError(f"manifest has no annotation id: {manifest!r}")

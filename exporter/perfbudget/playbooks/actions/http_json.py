@@ -6,16 +6,34 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .base import ActionError
+from ...config.model import Config
+from .base import ActionError, ActionOutcome
 
 # Statuses worth another attempt: the server is overloaded or briefly broken; any other 4xx is final.
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 30.0
+REDACTED = "<redacted>"
+# Header names that always carry credentials, whatever their value.
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+# Secrets shorter than this are not searched for inside free text: replacing "1" everywhere would garble
+# every number while hiding nothing worth hiding. Headers holding them are still redacted whole.
+_MIN_SCRUB_LENGTH = 4
+J = TypeVar("J")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: urllib would resend the Authorization header to wherever they point."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 @dataclass(frozen=True)
@@ -40,11 +58,16 @@ def request_json(
 ) -> Response:
     """Send one JSON request, retrying connection errors and retryable statuses with exponential backoff.
 
-    Returns the final response (2xx or a final 4xx); raises ActionError when every attempt failed.
+    Returns the final response (2xx or a final 4xx); raises ActionError when every attempt failed or the
+    server answered with a redirect (never followed: the credentials must not travel to another address).
     """
     if urlsplit(url).scheme not in ("http", "https"):
         # urllib would also open file:// and ftp:// URLs; a misconfigured URL must not read local files.
         raise ActionError(f"{url!r} is not an http(s) URL")
+    for name, value in headers.items():
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            # http.client would refuse it with the value in its message, which ends up in the run record.
+            raise ActionError(f"header {name}: its value contains a line break or another control character")
     data = None if body is None else json.dumps(body).encode()
     all_headers = {"Accept": "application/json", "User-Agent": "perfbudget", **headers}
     if data is not None:
@@ -54,9 +77,15 @@ def request_json(
         request = urllib.request.Request(url, data=data, headers=all_headers, method=method)
         delay = backoff * 2 ** (attempt - 1)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as reply:
+            with _OPENER.open(request, timeout=timeout) as reply:
                 return Response(reply.status, reply.read().decode("utf-8", "replace"), attempt)
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                location = exc.headers.get("Location") or "no Location"
+                raise ActionError(
+                    f"{method} {url}: HTTP {exc.code} redirect to {location}: not followed "
+                    "(credentials are never sent on to another address); configure the final URL"
+                ) from None
             text = exc.read().decode("utf-8", "replace")
             if exc.code not in RETRYABLE:
                 return Response(exc.code, text, attempt)
@@ -71,7 +100,48 @@ def request_json(
     raise ActionError(f"{method} {url} failed after {retries + 1} attempt(s): {last}")
 
 
-def redact(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers as a preview may show them: credentials replaced."""
-    secret = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
-    return {k: ("<redacted>" if k.lower() in secret or "token" in k.lower() else v) for k, v in headers.items()}
+def configured_secrets(config: Config) -> set[str]:
+    """Secret values the exporter knows from its config: API tokens and the Grafana token."""
+    found = {token.token.get_secret_value() for token in config.auth.tokens}
+    if config.actions.grafana_token:
+        found.add(config.actions.grafana_token)
+    return found
+
+
+def redact(headers: Mapping[str, str], secrets: Collection[str] = ()) -> dict[str, str]:
+    """Headers as a preview may show them: credentials (by header name, or by value in `secrets`) replaced."""
+    return {
+        k: REDACTED if k.lower() in _SECRET_HEADERS or "token" in k.lower() or v in secrets else v
+        for k, v in headers.items()
+    }
+
+
+def scrub(value: J, secrets: Collection[str]) -> J:
+    """`value` (a string, or JSON built of dicts and lists) with every secret in it replaced."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if len(secret) >= _MIN_SCRUB_LENGTH:
+                value = value.replace(secret, REDACTED)  # type: ignore[assignment]
+        return value
+    if isinstance(value, dict):
+        return {k: scrub(v, secrets) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [scrub(v, secrets) for v in value]  # type: ignore[return-value]
+    return value
+
+
+def scrub_outcome(outcome: ActionOutcome, secrets: Collection[str]) -> ActionOutcome:
+    """An outcome whose texts (a response body that echoes a header, say) hold none of `secrets`."""
+    return replace(
+        outcome,
+        summary=scrub(outcome.summary, secrets),
+        changes=scrub(outcome.changes, secrets),
+        errors=scrub(outcome.errors, secrets),
+        details=scrub(outcome.details, secrets),
+    )
+
+
+def scrub_error(exc: Exception, secrets: Collection[str]) -> ActionError:
+    """`exc` as an ActionError whose message holds none of `secrets` (the runner records the message)."""
+    text = str(exc) if isinstance(exc, ActionError) else f"{type(exc).__name__}: {exc}"
+    return ActionError(scrub(text, secrets))

@@ -113,10 +113,13 @@ def _plan(ctx: ActionContext, params: ImagesParams) -> tuple[list[_Job], list[st
     files, errors = walk(ctx, roots(ctx, params.dirs), SOURCE_SUFFIXES)
     route = alert_route(ctx, params.route)
     lcp: dict[Path, int] = {}
+    unmatched: list[dict[str, Any]] = []
     for url, count in ctx.attribution("lcp.url", route):
         path = url_to_file(url, dirs)
         if path is not None:
             lcp[path] = lcp.get(path, 0) + count
+        else:  # served from elsewhere (a CDN), or a URL that names no file at all
+            unmatched.append({"url": url, "reports": count})
     jobs: list[_Job] = []
     done = skipped = 0
     for path in files:
@@ -158,6 +161,7 @@ def _plan(ctx: ActionContext, params: ImagesParams) -> tuple[list[_Job], list[st
         "animatedSkipped": skipped,
         "leftForLaterRuns": len(jobs) - len(kept),
         "lcpNamed": [{"path": display(p, dirs), "reports": c} for p, c in sorted(lcp.items(), key=lambda i: -i[1])],
+        "lcpUnmatched": unmatched,
     }
     return kept, errors, notes
 

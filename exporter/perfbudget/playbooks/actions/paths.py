@@ -70,17 +70,24 @@ def walk(ctx: ActionContext, start: Sequence[Path], suffixes: Iterable[str]) -> 
 
 
 def url_to_file(url: str, dirs: Sequence[Path]) -> Path | None:
-    """The allowed file a page URL (absolute or a path) serves, or None when no allowed dir has it."""
-    path = unquote(urlsplit(url).path).lstrip("/")
+    """The allowed file a page URL (absolute or a path) serves, or None when no allowed dir has it.
+
+    URLs come from anonymous beacons: one that names no possible file (a NUL byte from `%00`, a name
+    too long for the file system) is None too, never an exception that would stop the action.
+    """
+    try:
+        path = unquote(urlsplit(url).path).lstrip("/")
+    except ValueError:  # urlsplit refuses some malformed netlocs
+        return None
     if not path:
         return None
     for root in dirs:
         try:
             candidate = inside(root / path, dirs)
-        except PathRefused:
+            if candidate.is_file():
+                return candidate
+        except (PathRefused, ValueError, OSError):  # escapes the allowed dirs, or no file could have that name
             return None
-        if candidate.is_file():
-            return candidate
     return None
 
 

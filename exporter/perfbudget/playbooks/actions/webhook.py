@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from .base import ActionContext, ActionError, ActionOutcome, ActionParams
-from .http_json import redact, request_json
+from .http_json import configured_secrets, redact, request_json, scrub_error, scrub_outcome
 
 
 class WebhookParams(ActionParams):
@@ -37,19 +37,22 @@ class WebhookParams(ActionParams):
         return value
 
 
-def _request(ctx: ActionContext, params: WebhookParams) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+def _request(ctx: ActionContext, params: WebhookParams) -> tuple[dict[str, Any], dict[str, str], list[str], set[str]]:
+    """Body, headers, missing variables, and the secret values (every one from `headers_from_env`)."""
     body = {**params.payload, "runId": ctx.run_id, "alertLabels": dict(ctx.alert_labels)}
     if ctx.config.actions.external_url:
         body.setdefault("runUrl", f"{ctx.config.actions.external_url.rstrip('/')}/api/perf-fix/runs/{ctx.run_id}")
     headers = {**params.headers, "Idempotency-Key": ctx.run_id}
     missing = []
+    secrets = configured_secrets(ctx.config)
     for header, variable in params.headers_from_env.items():
         value = os.environ.get(variable)
         if value is None:
             missing.append(f"header {header}: environment variable {variable} is not set")
         else:
             headers[header] = value
-    return body, headers, missing
+            secrets.add(value)
+    return body, headers, missing, secrets
 
 
 class WebhookAction:
@@ -57,39 +60,42 @@ class WebhookAction:
     Params = WebhookParams
 
     def preview(self, ctx: ActionContext, params: WebhookParams) -> ActionOutcome:
-        body, headers, missing = _request(ctx, params)
-        return ActionOutcome(
+        body, headers, missing, secrets = _request(ctx, params)
+        return scrub_outcome(ActionOutcome(
             f"would POST {len(str(body))} characters of JSON to {params.url}",
             [{"method": "POST", "url": params.url}],
             errors=missing,
             details={
                 "body": body,
-                "headers": redact(headers),
+                "headers": redact(headers, secrets),
                 "retries": params.retries,
                 "timeoutSeconds": params.timeout_seconds,
             },
-        )
+        ), secrets)
 
     def apply(self, ctx: ActionContext, params: WebhookParams) -> ActionOutcome:
-        body, headers, missing = _request(ctx, params)
+        body, headers, missing, secrets = _request(ctx, params)
         if missing:
             raise ActionError("; ".join(missing))
-        response = request_json(
-            "POST",
-            params.url,
-            body,
-            headers,
-            timeout=params.timeout_seconds,
-            retries=params.retries,
-            backoff=params.backoff_seconds,
-        )
-        if not 200 <= response.status < 300:
-            raise ActionError(f"POST {params.url}: HTTP {response.status}: {response.body[:200]}")
-        return ActionOutcome(
+        try:
+            response = request_json(
+                "POST",
+                params.url,
+                body,
+                headers,
+                timeout=params.timeout_seconds,
+                retries=params.retries,
+                backoff=params.backoff_seconds,
+            )
+            if not 200 <= response.status < 300:
+                raise ActionError(f"POST {params.url}: HTTP {response.status}: {response.body[:200]}")
+        except Exception as exc:  # its message is recorded: a receiver may echo the secret back
+            raise scrub_error(exc, secrets) from None
+        return scrub_outcome(ActionOutcome(
             f"POST {params.url}: HTTP {response.status} after {response.attempts} attempt(s)",
             [{"method": "POST", "url": params.url, "status": response.status}],
             details={"response": response.body[:2000], "attempts": response.attempts},
-        )
+        ), secrets)
 
     def rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
         return ActionOutcome("a delivered webhook cannot be recalled: nothing rolled back")
