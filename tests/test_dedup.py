@@ -44,7 +44,7 @@ def _worker(path: str, start: int, results: "multiprocessing.Queue[int]") -> Non
 
 
 def test_workers_sharing_the_file_count_each_pair_exactly_once(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork after other tests started threads can deadlock
     results: multiprocessing.Queue[int] = ctx.Queue()
     path = str(tmp_path / "dedup.bin")
     procs = [ctx.Process(target=_worker, args=(path, offset, results)) for offset in (0, 700, 1400)]

@@ -24,7 +24,8 @@ def _open(path: str, go: multiprocessing.synchronize.Event, results: multiproces
 
 @pytest.mark.parametrize("round_", range(5))  # the race hit about one round in three before the fix
 def test_many_processes_preparing_one_file_at_once_all_succeed_in_wal_mode(tmp_path: Path, round_: int) -> None:
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: forking a test process that runs other tests' threads can deadlock the child.
+    ctx = multiprocessing.get_context("spawn")
     path = str(tmp_path / "shared.sqlite")
     go = ctx.Event()
     results: multiprocessing.Queue[str] = ctx.Queue()
