@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -20,13 +21,16 @@ from .pages import url_path
 
 KINDS = ("lcp.url", "lcp.target", "inp.target", "inp.script", "cls.target")
 MAX_VALUE_LENGTH = 300
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _text(value: Any) -> str | None:
     # No real selector or URL holds a control character; a value with one is forged (a NUL byte would
     # also break every action that turns a URL into a path).
-    if isinstance(value, str) and value and not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
-        return value[:MAX_VALUE_LENGTH]
+    if isinstance(value, str) and value:
+        text = value[:MAX_VALUE_LENGTH]
+        if _CONTROL.search(text) is None:  # one C-level scan: this runs for every report on the hot path
+            return text
     return None
 
 
