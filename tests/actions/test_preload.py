@@ -22,6 +22,22 @@ LCP = {
 }
 
 
+@pytest.fixture(autouse=True)
+def hosted(site: Path) -> None:
+    """The site's own copies of the images the beacons name (a hint is only written for a hosted image)."""
+    for name in ("img/hero.jpg", "a&b.jpg", "img/rare.jpg"):
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(b"jpeg")
+
+
+def test_an_image_the_site_does_not_host_gets_no_hint(make_ctx: MakeCtx) -> None:
+    forged = {"lcp.url": [("https://tracker.example/pixel.jpg", 90), ("/img/hero.jpg", 10)]}
+    outcome = KIND.preview(make_ctx(attribution=forged), PreloadParams(top=2, min_share=0.05))
+    assert [h["url"] for h in outcome.changes[0]["hints"]] == ["/img/hero.jpg"]
+    assert outcome.changes[0]["notHosted"] == ["https://tracker.example/pixel.jpg"]
+    assert "tracker.example" not in outcome.details["snippet"]
+
+
 def test_preview_shows_the_hints_that_apply_writes(make_ctx: MakeCtx) -> None:
     ctx = make_ctx(attribution=LCP, alert_labels={"route": "/product/:id"})
     params = PreloadParams(top=2, min_share=0.05)
@@ -45,13 +61,14 @@ def test_rare_lcp_images_get_no_preload(make_ctx: MakeCtx) -> None:
 def test_a_second_apply_changes_nothing_and_rollback_removes_the_file(make_ctx: MakeCtx, site: Path) -> None:
     ctx = make_ctx(attribution=LCP)
     params = PreloadParams(output_dir="snippets")
+    before = tree(site)
     first = KIND.apply(ctx, params)
     assert (site / "snippets" / "preload-hints.html").is_file()
     second = KIND.apply(ctx, params)
     assert second.manifest is None and second.details["file"] == "unchanged"
     assert first.manifest is not None
     KIND.rollback(ctx, first.manifest)
-    assert tree(site) == {}
+    assert tree(site) == before
 
 
 def test_a_changed_snippet_is_replaced_with_a_backup_and_restored(make_ctx: MakeCtx, site: Path) -> None:

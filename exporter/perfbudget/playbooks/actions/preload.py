@@ -16,7 +16,7 @@ from pydantic import Field
 
 from . import atomic
 from .base import ActionContext, ActionOutcome, ActionParams, alert_route
-from .paths import output_dir
+from .paths import output_dir, url_to_file
 
 SNIPPET_NAME = "preload-hints.html"
 
@@ -27,6 +27,9 @@ class PreloadParams(ActionParams):
     # Hints per route: more than one or two high-priority preloads compete with each other.
     top: Annotated[int, Field(ge=1, le=5)] = 1
     min_share: Annotated[float, Field(ge=0, le=1)] = 0.1
+    # Only images the site hosts (the URL's path is a file in the allowed directories): the URLs come from
+    # anonymous beacons, and a hint must never send every visitor's browser to an address someone forged.
+    only_hosted: bool = True
     # Directory (inside an allowed dir) for the snippet file; the run's directory when unset.
     output_dir: str | None = None
 
@@ -45,11 +48,18 @@ def _hints(ctx: ActionContext, params: PreloadParams) -> tuple[list[dict[str, An
         ranked = list(ctx.attribution("lcp.url", route))
         total = sum(count for _, count in ranked)
         label = route or "all routes"
-        chosen = [
-            (url, count) for url, count in ranked if _safe_href(url) and total and count / total >= params.min_share
-        ][: params.top]
+        eligible = [(url, count) for url, count in ranked
+                    if _safe_href(url) and total and count / total >= params.min_share]
+        if params.only_hosted:
+            hosted = [(url, count) for url, count in eligible if url_to_file(url, ctx.allowed_dirs) is not None]
+            skipped = [url for url, _ in eligible if (url, _) not in hosted]
+        else:
+            hosted, skipped = eligible, []
+        chosen = hosted[: params.top]
         if not chosen:
-            changes.append({"route": label, "hints": [], "note": f"no LCP image reaches {params.min_share:.0%}"})
+            note = f"no LCP image reaches {params.min_share:.0%}" if not skipped else (
+                f"no hosted LCP image reaches {params.min_share:.0%}; not a file of the site: {', '.join(skipped[:3])}")
+            changes.append({"route": label, "hints": [], "note": note})
             continue
         lines.append(f"<!-- route: {html.escape(label)} ({total:,} LCP reports with a resource) -->")
         hints = []
@@ -57,7 +67,7 @@ def _hints(ctx: ActionContext, params: PreloadParams) -> tuple[list[dict[str, An
             link = f'<link rel="preload" as="image" href="{html.escape(url, quote=True)}" fetchpriority="high">'
             lines.append(link)
             hints.append({"url": url, "reports": count, "share": round(count / total, 3), "link": link})
-        changes.append({"route": label, "hints": hints})
+        changes.append({"route": label, "hints": hints, **({"notHosted": skipped} if skipped else {})})
     return changes, "\n".join(lines) + "\n"
 
 
