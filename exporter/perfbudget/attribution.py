@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,12 +140,7 @@ class AttributionStore:
         for path in self._dir.glob("*.json"):
             if path.name == own:
                 continue
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue  # a file being replaced or a foreign file: skip, never fail a reader
-            for row in data.get("tables", []):
-                yield (row["kind"], row["route"]), row["counts"]
+            yield from _read_tables(path)
 
     def _file(self) -> Path:
         assert self._dir is not None
@@ -157,11 +152,15 @@ class AttributionStore:
         with self._lock:
             rows = [{"kind": k, "route": r, "counts": t.counts.copy()} for (k, r), t in self._tables.items()]
             self._dirty = False
-        self._dir.mkdir(parents=True, exist_ok=True)
-        target = self._file()
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"written": time.time(), "tables": rows}))
-        os.replace(tmp, target)
+        try:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            target = self._file()
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"written": time.time(), "tables": rows}))
+            os.replace(tmp, target)
+        except OSError:
+            self._dirty = True  # the next flush writes it, new reports or not
+            raise
 
     def start(self) -> None:
         if self._dir is None or self._thread is not None:
@@ -181,6 +180,21 @@ class AttributionStore:
         self.flush()
 
 
+def _read_tables(path: Path) -> Iterator[tuple[tuple[str, str], dict[str, int]]]:
+    """The tables of one worker file; a file being replaced, damaged or foreign yields what is well formed."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    tables = data.get("tables") if isinstance(data, dict) else None
+    for row in tables if isinstance(tables, list) else ():
+        if not isinstance(row, dict):
+            continue
+        kind, route, counts = row.get("kind"), row.get("route"), row.get("counts")
+        if isinstance(kind, str) and isinstance(route, str) and isinstance(counts, dict):
+            yield (kind, route), {v: c for v, c in counts.items() if isinstance(v, str) and type(c) is int}
+
+
 def compact(directory: Path, k: int) -> None:
     """Merge every worker file of earlier runs into one top-k per table, so files do not pile up."""
     if not directory.is_dir():
@@ -188,13 +202,9 @@ def compact(directory: Path, k: int) -> None:
     merged: dict[tuple[str, str], dict[str, int]] = {}
     files = sorted(directory.glob("*.json"))
     for path in files:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        for row in data.get("tables", []):
-            table = merged.setdefault((row["kind"], row["route"]), {})
-            for value, count in row["counts"].items():
+        for key, counts in _read_tables(path):
+            table = merged.setdefault(key, {})
+            for value, count in counts.items():
                 table[value] = table.get(value, 0) + count
     rows = [
         {"kind": kind, "route": route, "counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])[:k])}
