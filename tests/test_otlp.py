@@ -437,3 +437,11 @@ def test_the_collectors_documented_backend_pipeline_is_wired_too() -> None:
     assert backend["metrics/backend"]["exporters"] == ["prometheusremotewrite"]
     assert "transform/prometheus_labels" in backend["metrics/backend"]["processors"]
     assert {"prometheusremotewrite", "otlphttp/backend"} <= set(config["exporters"])
+
+
+def test_a_malformed_headers_variable_is_logged_without_its_credentials(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="perfbudget.config.otlp"):
+        settings({"OTEL_EXPORTER_OTLP_HEADERS": "Authorization Bearer%20s3cr3t-credential"},
+                 endpoint="http://file:4317")
+    assert "OTEL_EXPORTER_OTLP_HEADERS" in caplog.text
+    assert "s3cr3t-credential" not in caplog.text

@@ -113,7 +113,9 @@ def _env(env: Mapping[str, str], names: tuple[str, ...], parse: Callable[[str], 
             continue
         value = parse(raw)
         if value is None:
-            _log.warning("ignoring %s=%r: not a valid value", name, raw)
+            # Header variables carry credentials: name the variable, never echo its value.
+            shown = "(value hidden)" if "HEADERS" in name else repr(raw)
+            _log.warning("ignoring %s=%s: not a valid value", name, shown)
             continue
         return value
     return None
@@ -162,7 +164,7 @@ def parse_key_values(raw: str, what: str) -> dict[str, str] | None:
         key, sep, value = pair.partition("=")
         key = urllib.parse.unquote(key.strip())
         if not sep or not key:
-            _log.warning("ignoring %r in %s: not key=value", pair, what)
+            _log.warning("ignoring entry %d of %s: not key=value", raw.split(",").index(pair) + 1, what)
             continue
         out[key] = urllib.parse.unquote(value.strip())
     return out or None
