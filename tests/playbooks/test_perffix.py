@@ -107,6 +107,43 @@ def test_runs_started_by_hand_fill_only_half_the_queue_so_the_webhook_keeps_room
     assert delivery.status_code == 200 and [r["state"] for r in delivery.json["runs"]] == ["queued"] * 3
 
 
+def test_runs_started_by_hand_are_rate_limited_per_client_address(pb_app: Callable[..., Flask]) -> None:
+    app = pb_app(playbooks={"manual_rate_limit": "2/minute"})
+    client = app.test_client()
+    codes = [post(client, "/api/perf-fix", {"playbookId": "test-images"}).status_code for _ in range(3)]
+    assert codes == [202, 202, 429]
+    refused = post(client, "/api/perf-fix", {"playbookId": "test-images"})
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "playbooks.manual_rate_limit 2/minute" in refused.json["error"]
+    other = client.post("/api/perf-fix", json={"playbookId": "test-images"}, environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert other.status_code == 202
+
+
+def test_old_dry_runs_leave_the_audit_log_at_start_and_executes_stay(
+    pb_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    import time
+
+    from perfbudget.playbooks.store import Store, audit_path, recover_interrupted
+
+    app = pb_app(playbooks={"execute": ["test-images"], "retention_days": 30})
+    runner = runner_of(app)
+    dry = post(app.test_client(), "/api/perf-fix", {"playbookId": "test-images"}).json["id"]
+    wet = post(app.test_client(), "/api/perf-fix", {"playbookId": "test-images", "dryRun": False},
+               headers=BEARER).json["id"]
+    wait_run(runner, dry)
+    wait_run(runner, wet)
+    runner.close()
+    config = runner.config
+    with Store(audit_path(config))._transaction() as db:  # both runs are now 31 days old
+        db.execute("UPDATE runs SET created_at = ?", (time.time() - 31 * 86400,))
+    recover_interrupted(config)
+    store = Store(audit_path(config))
+    assert store.get(dry) is None
+    kept = store.get(wet, events=True)
+    assert kept is not None and kept.mode == "execute" and kept.events
+
+
 def _cli_config(tmp_path: Path, book_dir: Path) -> Path:
     path = tmp_path / "cli.yml"
     path.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "cli-data"),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from .base import StrictModel
+from .web import rate_limit_notation
 
 Risk = Literal["safe", "moderate", "high"]
 
@@ -28,6 +29,10 @@ class PlaybooksConfig(StrictModel):
     action_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
     # The audit log (SQLite); data_dir/playbook-runs.sqlite when unset.
     audit_file: Path | None = None
+    # Runs started by hand (POST /api/perf-fix), per client address: dry runs need no token but cost CPU.
+    manual_rate_limit: Annotated[str, AfterValidator(rate_limit_notation)] = "10/minute"
+    # Dry runs and skipped runs older than this leave the audit log at start (executes are always kept).
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
 
 
 class ActionsConfig(StrictModel):

@@ -73,15 +73,20 @@ class BeaconsConfig(StrictModel):
     @field_validator("rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
-        if value == "off":
-            return value
-        from limits import parse_many
+        return rate_limit_notation(value)
 
-        try:
-            parse_many(value)
-        except ValueError:
-            raise ValueError("must be Flask-Limiter notation like '50/second' or '1000 per minute', or 'off'") from None
+
+def rate_limit_notation(value: str) -> str:
+    """A limit in Flask-Limiter's notation ('50/second', '1000 per minute'), or 'off'."""
+    if value == "off":
         return value
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError("must be Flask-Limiter notation like '50/second' or '1000 per minute', or 'off'") from None
+    return value
 
 
 # Route labels are stored in a fixed-size table shared by the workers (pages.RouteTable).

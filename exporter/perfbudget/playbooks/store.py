@@ -404,6 +404,16 @@ class Store:
             rows = db.execute(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [Run.from_row(row) for row in rows]
 
+    def prune(self, older_than: float) -> int:
+        """Forget finished dry runs and skipped runs created before `older_than`; executes stay for good
+        (their manifests and backups are how a change is undone). Returns how many runs went."""
+        doomed = ("SELECT id FROM runs WHERE created_at < ? AND (state = 'skipped' OR "
+                  "(mode = 'dry-run' AND state IN ('succeeded', 'failed', 'interrupted')))")
+        with self._transaction() as db:
+            db.execute(f"DELETE FROM events WHERE run_id IN ({doomed})", (older_than,))
+            removed: int = db.execute(f"DELETE FROM runs WHERE id IN ({doomed})", (older_than,)).rowcount
+        return removed
+
     def count(self, state: str) -> int:
         with self._connect() as db:
             value: int = db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", (state,)).fetchone()[0]
@@ -419,6 +429,7 @@ def recover_interrupted(config: Config) -> list[Run]:
     from .actions.atomic import discard_temporaries
 
     store = Store(audit_path(config))
+    store.prune(time.time() - config.playbooks.retention_days * 86400)
     own = f"{os.getpid()}:"
     # No worker exists yet, so every owner is dead except (in tests) this very process's live runners.
     runs = store.interrupt_orphans(lambda owner: owner.startswith(own) and owner_alive(owner))

@@ -13,11 +13,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..app import services
+from ..app import Services, services
 from ..playbooks.model import LEVELS
 from ..playbooks.store import TERMINAL, QueueFull
 from ..web.auth import token_name
 from .alerts import current_runner
+from .beacons import RateLimiter
 
 bp = Blueprint("perffix", __name__)
 
@@ -54,10 +55,24 @@ def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+def _manual_limiter(state: Services) -> RateLimiter:
+    limiter = state.extras.get("manual_limiter")
+    if limiter is None:
+        limiter = state.extras["manual_limiter"] = RateLimiter(state.config.playbooks.manual_rate_limit)
+    return limiter
+
+
 @bp.post("/api/perf-fix")
 def run_playbook() -> tuple[Response, int]:
     state = services()
     runner = current_runner(state)
+    retry = _manual_limiter(state).retry_after(request.remote_addr or "")
+    if retry is not None:
+        response = jsonify({"error": f"too many runs started from this address "
+                                     f"(playbooks.manual_rate_limit {state.config.playbooks.manual_rate_limit}); "
+                                     f"retry in {retry} s"})
+        response.headers["Retry-After"] = str(retry)
+        return response, 429
     body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         return _bad("body: must be a JSON object like {\"playbookId\": \"optimize-images\", \"dryRun\": true}")
