@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 
 from ..config.base import StrictModel
 from ..config.errors import ConfigError, format_validation_error
-from ..config.loader import read_yaml_mapping
+from ..config.loader import read_yaml_mapping, set_path
 from ..vitals import VITALS
 
 Severity = Literal["info", "warning", "critical"]
@@ -390,15 +390,8 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> tuple[dict[str, 
         except ValueError:
             errors.append(f"environment {name}: {raw!r}: is not a number ({unit})")
             continue
-        value: float = number / 100.0 if (unit == "percent" and path[-1] == "target") else number
-        node = data
-        for key in path[:-1]:
-            child = node.get(key)
-            if child is None or not isinstance(child, dict):
-                child = {}
-                node[key] = child
-            node = child
-        node[path[-1]] = value  # milliseconds for the latency target, as in the file
+        # A percent becomes the file's ratio for the error-rate target; the latency target stays in ms, as in the file.
+        set_path(data, path, number / 100.0 if (unit == "percent" and path[-1] == "target") else number)
     return data, errors
 
 

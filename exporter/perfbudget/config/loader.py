@@ -53,7 +53,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
-def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+def set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set `data[path[0]][path[1]]... = value`, making (or replacing non-mapping) parents on the way."""
     node = data
     for key in path[:-1]:
         child = node.get(key)
@@ -75,7 +76,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     env_keys: dict[tuple[str | int, ...], str] = {}
     for name, key in ENV_OVERRIDES.items():
         if env.get(name):
-            _set(data, key, env[name])
+            set_path(data, key, env[name])
             env_keys[key] = name
     token = env.get(API_TOKEN_ENV)
     if token:

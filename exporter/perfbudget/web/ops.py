@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from importlib import resources
 from pathlib import Path
@@ -51,6 +52,12 @@ def reload() -> tuple[Response, int]:
     return jsonify({"ok": True, "message": "configuration reloaded"}), 200
 
 
+@functools.cache
+def _file_bytes(path: Path) -> bytes:
+    """A script served on every page view of a site: read once per process, not once per request."""
+    return path.read_bytes()
+
+
 def web_vitals_script() -> Path | None:
     """The web-vitals IIFE build to serve beside /beacon.js: $PERFBUDGET_WEB_VITALS_JS, the copy the Docker
     image puts in the package, or the npm package of a source checkout."""
@@ -70,13 +77,13 @@ def web_vitals_js() -> Response | tuple[Response, int]:
     if path is None:
         return jsonify({"error": f"{WEB_VITALS_FILE} is not available here: install the npm package web-vitals "
                                  "and set PERFBUDGET_WEB_VITALS_JS to its dist/ file, or serve it from your site"}), 404
-    return Response(path.read_bytes(), mimetype="text/javascript",
+    return Response(_file_bytes(path), mimetype="text/javascript",
                     headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"})
 
 
 @bp.get("/beacon.js")
 def beacon_js() -> Response:
-    script = resources.files("perfbudget.web").joinpath("static/beacon.js").read_bytes()
+    script = _file_bytes(Path(str(resources.files("perfbudget.web").joinpath("static/beacon.js"))))
     return Response(
         script,
         mimetype="text/javascript",

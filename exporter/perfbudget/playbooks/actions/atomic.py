@@ -117,19 +117,24 @@ def _temporaries(path: Path) -> list[Path]:
     return [Path(p) for p in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp"))]
 
 
+def _remove_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files a cut-short write of `path` left beside it; returns those removed."""
+    removed = []
+    for temp in _temporaries(path):
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+            removed.append(temp)
+    return removed
+
+
 def discard_temporaries(run_dir: Path) -> list[Path]:
     """Remove the temporary files a crash left beside the run's journalled targets; returns them.
 
     Call it only when no process is writing for the run (at start, or once the run is interrupted).
     """
-    removed: list[Path] = []
-    for manifest in journal_manifests(run_dir):
-        for entry in (*manifest["created"], *manifest["replaced"]):
-            for temp in _temporaries(Path(entry["path"])):
-                with contextlib.suppress(FileNotFoundError):
-                    temp.unlink()
-                    removed.append(temp)
-    return removed
+    return [temp for manifest in journal_manifests(run_dir)
+            for entry in (*manifest["created"], *manifest["replaced"])
+            for temp in _remove_temporaries(Path(entry["path"]))]
 
 
 @dataclass
@@ -214,9 +219,7 @@ def rollback(ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
             errors.append(str(exc))
             continue
         if recovered:
-            for temp in _temporaries(target):
-                temp.unlink(missing_ok=True)
-                changes.append({"path": str(temp), "action": "removed temporary file"})
+            changes += [{"path": str(t), "action": "removed temporary file"} for t in _remove_temporaries(target)]
         if not target.exists():
             changes.append({"path": str(path), "action": "already absent"})
             continue
@@ -238,9 +241,7 @@ def rollback(ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
             errors.append(str(exc))
             continue
         if recovered:
-            for temp in _temporaries(target):
-                temp.unlink(missing_ok=True)
-                changes.append({"path": str(temp), "action": "removed temporary file"})
+            changes += [{"path": str(t), "action": "removed temporary file"} for t in _remove_temporaries(target)]
         if not backup.is_file():
             errors.append(f"{path}: backup {backup} is missing")
             continue
