@@ -21,7 +21,7 @@ from .config import Config, ConfigError, load_config
 from .dedup import SeenTable
 from .ingest import Ingestor
 from .metrics import Metrics, multiprocess_dir, scrape_registry
-from .pages import RouteNormalizer, RouteTable
+from .routes import RouteNormalizer, RouteTable
 from .summary import SnapshotStore, SummaryService
 from .vitals import VITALS, bucket_edges
 

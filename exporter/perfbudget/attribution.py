@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .pages import url_path
+from .routes import url_path
 
 KINDS = ("lcp.url", "lcp.target", "inp.target", "inp.script", "cls.target")
 MAX_VALUE_LENGTH = 300

@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 from .beacons import Rejection, Report, validate
 from .dedup import SeenTable, fingerprint
+from .devices import device_class
 from .metrics import Metrics, histogram_observer
-from .pages import RouteNormalizer, device_class
+from .routes import RouteNormalizer
 
 NAVIGATION_TYPES = frozenset(
     {"navigate", "reload", "back-forward", "back-forward-cache", "prerender", "restore"}

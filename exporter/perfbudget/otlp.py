@@ -44,7 +44,7 @@ from opentelemetry.sdk.resources import Resource
 
 from . import __version__
 from .config.otlp import OtlpSettings, resolve
-from .pages import DEVICES
+from .devices import DEVICES
 from .vitals import RATINGS, VITALS, Vital
 
 if TYPE_CHECKING:

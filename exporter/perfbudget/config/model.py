@@ -8,9 +8,11 @@ from pydantic import Field
 
 from .auth import AuthConfig
 from .base import StrictModel
+from .beacons import BeaconsConfig
 from .otlp import OtlpConfig
 from .playbooks import ActionsConfig, PlaybooksConfig
-from .web import BeaconsConfig, RoutesConfig, ServerConfig
+from .routes import RoutesConfig
+from .server import ServerConfig
 
 
 class Config(StrictModel):

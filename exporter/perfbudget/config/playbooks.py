@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from .base import StrictModel
-from .web import rate_limit_notation
+from .beacons import rate_limit_notation
 
 Risk = Literal["safe", "moderate", "high"]
 

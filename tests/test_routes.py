@@ -1,11 +1,11 @@
-"""Route normalisation (templates, regexes, collapse, the cap) and device classes."""
+"""Route normalisation: templates, regexes, collapse, and the cap shared by the workers."""
 
 from pathlib import Path
 
 import pytest
 
-from perfbudget.config.web import RoutesConfig
-from perfbudget.pages import OTHER, RouteNormalizer, RouteTable, collapse, device_class, url_path
+from perfbudget.config.routes import RoutesConfig
+from perfbudget.routes import OTHER, RouteNormalizer, RouteTable, collapse, url_path
 
 
 def normalizer(max_routes: int = 100, path: Path | None = None, **config: object) -> RouteNormalizer:
@@ -82,43 +82,6 @@ def test_an_overlong_route_is_other() -> None:
 
 def test_a_beacon_without_page_url_is_unknown() -> None:
     assert normalizer().route(None) == ("unknown", False)
-
-
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/17.0 Mobile/15E148 Safari/604.1")
-IPAD = ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-        "Version/17.0 Mobile/15E148 Safari/604.1")
-PIXEL = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-         "Chrome/120.0 Mobile Safari/537.36")
-GALAXY_TAB = ("Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
-              "Chrome/120.0 Safari/537.36")
-WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-           "Chrome/120.0 Safari/537.36")
-HEADLESS = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "HeadlessChrome/156.0.0.0 Safari/537.36")
-BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-@pytest.mark.parametrize(
-    ("hint", "mobile", "ua", "device"),
-    [
-        ("tablet", "?1", IPHONE, "tablet"),  # the beacon's own hint wins
-        (None, "?1", WINDOWS, "phone"),  # then the client hint
-        (None, None, IPHONE, "phone"),
-        (None, None, PIXEL, "phone"),
-        (None, None, IPAD, "tablet"),
-        (None, None, GALAXY_TAB, "tablet"),
-        (None, "?0", WINDOWS, "desktop"),
-        (None, None, HEADLESS, "desktop"),
-        (None, None, BOT, "unknown"),
-        (None, None, "curl/8.0", "unknown"),
-        (None, None, None, "unknown"),
-    ],
-)
-def test_device_class_from_hint_then_client_hint_then_user_agent(
-    hint: str | None, mobile: str | None, ua: str | None, device: str
-) -> None:
-    assert device_class(hint, mobile, ua) == device
 
 
 def test_a_label_too_long_for_the_shared_table_overflows_instead_of_corrupting_it(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Page URL -> a bounded route label; beacon hints and User-Agent -> a device class.
+"""Page URL -> a bounded route label.
 
 Route labels are the one label a page URL can influence, so they are bounded three ways: configured
 patterns map whole families of paths to one template, unmatched paths have id-like segments collapsed to
@@ -10,12 +10,10 @@ from __future__ import annotations
 import mmap
 import re
 import struct
-from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config.web import MAX_ROUTE_LABEL_BYTES, RoutePattern, RoutesConfig
+from .config.routes import MAX_ROUTE_LABEL_BYTES, RoutesConfig, patterns_regex
 from .shm import SharedBuffer
 
 OTHER = "other"
@@ -23,24 +21,12 @@ UNKNOWN_ROUTE = "unknown"
 MAX_ROUTE_BYTES = MAX_ROUTE_LABEL_BYTES
 _LOCAL_CACHE_LIMIT = 16_384
 
-_TEMPLATE_PARAM = re.compile(r":[A-Za-z_][A-Za-z0-9_]*|\*")
 # Path segments that identify one thing rather than a kind of page: numbers, UUIDs, hashes, long tokens
 # with digits, e-mail-like strings.
 _ID_SEGMENT = re.compile(
     r"\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{12,}"
     r"|(?=[^/]*\d)[A-Za-z0-9_-]{16,}|[^/@]+@[^/]+"
 )
-
-
-def template_regex(template: str) -> str:
-    """`/inventory/:slug` -> `/inventory/[^/]+`; `/docs/*` -> `/docs/.*` (anchored by the caller)."""
-    out, pos = [], 0
-    for match in _TEMPLATE_PARAM.finditer(template):
-        out.append(re.escape(template[pos : match.start()]))
-        out.append(".*" if match.group() == "*" else "[^/]+")
-        pos = match.end()
-    out.append(re.escape(template[pos:]))
-    return "".join(out)
 
 
 def url_path(url: str) -> str:
@@ -116,15 +102,6 @@ class RouteTable:
         return out
 
 
-def patterns_regex(patterns: Sequence[RoutePattern], first: int = 0) -> str:
-    """The route patterns as one alternation of named groups `p<index>` (the caller fullmatches it)."""
-    alternatives = []
-    for i, pattern in enumerate(patterns, first):
-        regex = template_regex(pattern.template) if pattern.template is not None else f"(?:{pattern.regex})"
-        alternatives.append(f"(?P<p{i}>{regex}/?)")
-    return "|".join(alternatives)
-
-
 class RouteNormalizer:
     def __init__(self, config: RoutesConfig, table: RouteTable) -> None:
         self._table = table
@@ -177,43 +154,3 @@ def collapse(path: str) -> str:
     if len(route.encode()) > MAX_ROUTE_BYTES:
         return OTHER
     return route
-
-
-# --- device class -------------------------------------------------------------------------------
-
-DEVICES = ("phone", "tablet", "desktop", "unknown")
-_DESKTOP_OS = {"Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "ChromeOS", "Fedora", "FreeBSD", "macOS"}
-
-
-@lru_cache(maxsize=4096)
-def device_from_user_agent(user_agent: str) -> str:
-    """phone | tablet | desktop | unknown, from ua-parser's device and OS families (cached per UA)."""
-    if not user_agent:
-        return "unknown"
-    from ua_parser import parse
-
-    result = parse(user_agent)
-    device = result.device.family if result.device else "Other"
-    os_family = result.os.family if result.os else "Other"
-    if device == "Spider":
-        return "unknown"
-    if device == "iPad" or "Tablet" in device or "Kindle" in device or (
-        os_family == "Android" and "Mobile" not in user_agent
-    ):
-        return "tablet"
-    if device in ("iPhone", "iPod", "Generic Smartphone") or os_family in ("iOS", "Android", "Windows Phone"):
-        return "phone"
-    if os_family in _DESKTOP_OS:
-        return "desktop"
-    return "unknown"
-
-
-def device_class(hint: str | None, ch_ua_mobile: str | None, user_agent: str | None) -> str:
-    """The beacon's own hint first, then the Sec-CH-UA-Mobile client hint, then the User-Agent."""
-    if hint is not None:
-        return hint
-    if ch_ua_mobile == "?1":
-        return "phone"
-    if user_agent:
-        return device_from_user_agent(user_agent[:512])
-    return "unknown"

@@ -1,0 +1,45 @@
+"""The HTTP server: listen address, workers, threads, proxies."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from .base import StrictModel
+
+
+def _default_workers() -> int:
+    return max(2, os.cpu_count() or 2)
+
+
+class ServerConfig(StrictModel):
+    listen_address: str = "127.0.0.1:9478"
+    workers: Annotated[int, Field(ge=1, le=256)] = Field(default_factory=_default_workers)
+    # Production server, chosen on measurements (benchmarks/ingest.py): granian unless you need gunicorn.
+    server: Literal["granian", "gunicorn", "gunicorn-gthread"] = "granian"
+    # Threads per worker (granian's blocking threads, gunicorn-gthread's threads). A client sending its body
+    # slowly holds one; on the public internet, a buffering reverse proxy in front is still the real defence.
+    # Default 2 * cores + 1, the most granian runs without warning about GIL contention.
+    threads: Annotated[int, Field(ge=1, le=256)] = Field(default_factory=lambda: 2 * (os.cpu_count() or 2) + 1)
+    # How many reverse-proxy hops to trust in X-Forwarded-For when finding the client address.
+    trusted_proxy_hops: Annotated[int, Field(ge=0, le=10)] = 0
+
+    @field_validator("listen_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT with a port between 1 and 65535")
+        if host.startswith("[") != host.endswith("]"):
+            raise ValueError("an IPv6 host must be written in brackets, like [::1]:9478")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen_address.rpartition(":")[0].strip("[]") or "0.0.0.0"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen_address.rpartition(":")[2])
