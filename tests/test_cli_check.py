@@ -25,10 +25,10 @@ def test_check_lists_every_error_of_config_and_budgets_and_exits_1(
     config.write_text(f"budgets_file: {budgets}\n")
     assert main(["check", "--config.file", str(config)]) == 1  # the config is valid, its budgets file is not
     err = capsys.readouterr().err
-    assert f"{budgets}: vitals[0].severity: 'loud': Input should be 'info', 'warning' or 'critical'" in err
+    assert f"{budgets}: vitals[0].severity: 'loud': must be one of info, warning, critical" in err
 
     config.write_text(f"budgets_file: {budgets}\nbeacons:\n  max_batch: 0\n  colour: red\n")
     assert main(["check", "--config.file", str(config)]) == 1
     err = capsys.readouterr().err
-    assert f"{config}: beacons.max_batch: 0: Input should be greater than or equal to 1" in err
+    assert f"{config}: beacons.max_batch: 0: must be >= 1" in err
     assert f"{config}: beacons.colour: 'red': unknown key" in err

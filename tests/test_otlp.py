@@ -157,11 +157,11 @@ def test_the_standard_switches_turn_it_off(env: dict[str, str]) -> None:
         ("otlp:\n  headers: {'x team': a}\n",
          "otlp.headers: (hidden): 'x team' is not a header name (no spaces, commas, '=', ':' or quotes)"),
         ("otlp:\n  temporality: sometimes\n",
-         "otlp.temporality: 'sometimes': Input should be 'cumulative', 'delta' or 'lowmemory'"),
-        ("otlp:\n  histogram: native\n", "otlp.histogram: 'native': Input should be 'explicit' or 'exponential'"),
+         "otlp.temporality: 'sometimes': must be one of cumulative, delta, lowmemory"),
+        ("otlp:\n  histogram: native\n", "otlp.histogram: 'native': must be one of explicit, exponential"),
         ("otlp:\n  shutdown_timeout_seconds: 120\n",
-         "otlp.shutdown_timeout_seconds: 120: Input should be less than or equal to 60"),
-        ("otlp:\n  endpoint_url: http://c:4317\n", "otlp.endpoint_url: 'http://c:4317': unknown key"),
+         "otlp.shutdown_timeout_seconds: 120: must be <= 60"),
+        ("otlp:\n  endpoint_url: http://c:4317\n", "otlp.endpoint_url: 'http://c:4317': unknown key (did you mean endpoint?)"),
     ],
 )
 def test_an_invalid_otlp_section_is_refused_with_its_path(tmp_path: Path, text: str, error: str) -> None:

@@ -54,7 +54,7 @@ def test_an_invalid_file_is_refused_with_every_error(tmp_path: Path, registry: C
     assert answer.status_code == 400
     assert answer.json is not None
     assert answer.json["errors"] == [
-        f"{config_file}: beacons.max_batch: 0: Input should be greater than or equal to 1",
+        f"{config_file}: beacons.max_batch: 0: must be >= 1",
         f"{config_file}: beacons.colour: 'red': unknown key",
     ]
     assert registry.get_sample_value("perfbudget_config_last_reload_successful") == 0

@@ -66,17 +66,17 @@ _DELETE = object()
 
 MALFORMED: list[tuple[tuple[Any, ...], Any, list[str]]] = [
     (("version",), "3", ["payload: version: '3': only Alertmanager webhook payload version 4 is supported"]),
-    (("version",), 4, ["payload: version: 4: Input should be a valid string"]),
+    (("version",), 4, ["payload: version: 4: must be a string"]),
     (("version",), _DELETE, ["payload: version: required key is missing"]),
     (("alerts",), _DELETE, ["payload: alerts: required key is missing"]),
-    (("alerts",), {}, ["payload: alerts: {}: Input should be a valid list"]),
+    (("alerts",), {}, ["payload: alerts: {}: must be a list"]),
     (("alerts", 0, "status"), "burning", ["payload: alerts[0].status: 'burning': is not one of firing, resolved"]),
     (("alerts", 0, "labels"), _DELETE, ["payload: alerts[0].labels: required key is missing"]),
-    (("alerts", 0, "labels", "route"), 5, ["payload: alerts[0].labels.route: 5: Input should be a valid string"]),
+    (("alerts", 0, "labels", "route"), 5, ["payload: alerts[0].labels.route: 5: must be a string"]),
     (("alerts", 0, "startsAt"), "yesterday",
      ["payload: alerts[0].startsAt: 'yesterday': is not an RFC 3339 time like 2025-01-02T03:04:05.123Z"]),
     (("alerts", 0, "startsAt"), _DELETE, ["payload: alerts[0].startsAt: required key is missing"]),
-    (("truncatedAlerts",), -1, ["payload: truncatedAlerts: -1: Input should be greater than or equal to 0"]),
+    (("truncatedAlerts",), -1, ["payload: truncatedAlerts: -1: must be >= 0"]),
 ]
 
 
