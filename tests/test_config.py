@@ -37,8 +37,7 @@ def test_no_file_gives_the_embedded_defaults() -> None:
         ("beacons:\n  rate_limit: lots\n",
          "beacons.rate_limit: 'lots': must be Flask-Limiter notation like '50/second' or '1000 per minute', or 'off'"),
         ("routes:\n  patterns:\n    - {regex: '(', route: x}\n",
-         "routes.patterns[0]: {'regex': '(', 'route': 'x'}: regex '(' does not compile: missing ), unterminated "
-         "subpattern at position 0"),
+         "routes.patterns[0].regex: '(': does not compile: missing ), unterminated subpattern at position 0"),
         ("routes:\n  patterns:\n    - {regex: 'a'}\n",
          "routes.patterns[0]: {'regex': 'a'}: a 'regex' pattern needs the 'route' label it maps to"),
         ("routes:\n  patterns: ['no-slash']\n",
@@ -49,8 +48,9 @@ def test_no_file_gives_the_embedded_defaults() -> None:
         ("auth:\n  tokens: ['a-secret-written-as-a-string']\n",
          "auth.tokens[0]: (hidden): must be a mapping"),
         ("routes:\n  patterns:\n    - {regex: '/(a)/\\1', route: /a}\n",
-         "routes.patterns: [{'regex': '/(a)/\\\\1', 'route': '/a'}]: [0] regex '/(a)/\\\\1': backreferences are not "
-         "supported in route regexes (the patterns are matched as one alternation)"),
+         "routes.patterns[0].regex: '/(a)/\\\\1': backreferences by number are not supported in route regexes "
+         "(the patterns are matched as one alternation, where group numbers shift); name the group: "
+         "(?P<name>...) and (?P=name)"),
         ("routes:\n  patterns: ['/" + "a" * 130 + "']\n",
          "routes.patterns[0]: {'template': '/" + "a" * 62 + "...: route label '/" + "a" * 39
          + "'... is longer than 120 bytes"),

@@ -101,6 +101,24 @@ def test_the_valid_config_of_the_table_loads(tmp_path: Path) -> None:
         ("server.listen_address", "localhost",
          "server.listen_address: 'localhost': must be HOST:PORT with a port between 1 and 65535"),
         ("auth.tokens.0.token", "short", "auth.tokens[0].token: (hidden): a token must be at least 16 characters"),
+        # Route regexes: the error names the one pattern at fault
+        ("routes.patterns.1.regex", "/docs/(", "routes.patterns[1].regex: '/docs/(': does not compile: missing ), "
+         "unterminated subpattern at position 6"),
+        ("routes.patterns.1.regex", "/(a)/(b)/\\2",
+         "routes.patterns[1].regex: '/(a)/(b)/\\\\2': backreferences by number are not supported in route regexes "
+         "(the patterns are matched as one alternation, where group numbers shift); name the group: "
+         "(?P<name>...) and (?P=name)"),
+        ("routes.patterns.1.regex", "/(a)?(?(1)b|c)",
+         "routes.patterns[1].regex: '/(a)?(?(1)b|c)': backreferences by number are not supported in route regexes "
+         "(the patterns are matched as one alternation, where group numbers shift); name the group: "
+         "(?P<name>...) and (?P=name)"),
+        ("routes.patterns.1.regex", "/docs/(?P<p0>[a-z]+)",
+         "routes.patterns[1].regex: '/docs/(?P<p0>[a-z]+)': the group name 'p0' is reserved (the patterns are "
+         "matched as one alternation of groups named p0, p1, ...)"),
+        ("routes.patterns.0", {"regex": "/x/(?P<page>[0-9]+)", "route": "/x/:page"},
+         "routes.patterns: [{'regex': '/x/(?P<page>[0-9]+)', 'route': '/x/:page'}, {'regex': '/docs/(?P<..."
+         ": [1] regex '/docs/(?P<page>[a-z]+)': the group name 'page' is already used by [0] (the patterns are "
+         "matched as one alternation, where a group name may appear once)"),
     ],
 )
 def test_one_changed_field_gives_exactly_one_error_in_our_words(
@@ -108,6 +126,12 @@ def test_one_changed_field_gives_exactly_one_error_in_our_words(
 ) -> None:
     file, errors = load(tmp_path, changed(path, value))
     assert errors == [f"{file}: {error}"]
+
+
+def test_a_named_backreference_and_escaped_look_alikes_are_accepted(tmp_path: Path) -> None:
+    # `[\1]` and `\01` are octal escapes, `\(?(1)` is literal text, `(?P=page)` names its group.
+    regex = r"/docs/(?P<page>[a-z]+)/(?P=page)[\1]\01\(?(1)"
+    assert load(tmp_path, changed("routes.patterns.1.regex", regex))[1] == []
 
 
 class _Probe(StrictModel):
