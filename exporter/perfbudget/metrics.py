@@ -18,9 +18,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import __version__
+from .config.env import MULTIPROC_ENV
 from .vitals import VITALS
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SIZE_BUCKETS = (64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 #: Rejection reasons, the only values the `reason` label takes (bounded by construction).

@@ -1,7 +1,8 @@
 """Typed, strict configuration: `load_config(path)` gives a whole valid `Config` or a `ConfigError`."""
 
+from .env import API_TOKEN_ENV, CONFIG_ENV
 from .errors import ConfigError, format_validation_error, key_path
-from .loader import API_TOKEN_ENV, CONFIG_ENV, load_config, read_yaml_mapping
+from .loader import load_config, read_yaml_mapping
 from .model import Config
 
 __all__ = [

@@ -13,20 +13,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .env import API_TOKEN_ENV, CONFIG_ENV, ENV_OVERRIDES
 from .errors import ConfigError, format_validation_error
 from .model import Config
-
-# Environment variable -> key path it overrides. The documented, stable names (DESIGN.md).
-ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
-    "PERFBUDGET_DATA_DIR": ("data_dir",),
-    "PERFBUDGET_SITE_ROOT": ("site_root",),
-    "PERFBUDGET_RATE_LIMIT": ("beacons", "rate_limit"),
-    "PERFBUDGET_LISTEN_ADDRESS": ("server", "listen_address"),
-    "PERFBUDGET_WORKERS": ("server", "workers"),
-    "PERFBUDGET_BUDGETS": ("budgets_file",),
-}
-API_TOKEN_ENV = "PERFBUDGET_API_TOKEN"
-CONFIG_ENV = "PERFBUDGET_CONFIG"
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:

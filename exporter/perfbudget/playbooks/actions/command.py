@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from ...config.env import RUN_ID_ENV
 from .base import ActionContext, ActionError, ActionOutcome, ActionParams
 from .paths import allowed_dirs, inside
 
@@ -39,7 +40,7 @@ BASIC_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 def _env(ctx: ActionContext, params: CommandParams) -> dict[str, str]:
     names = (*BASIC_ENV, *params.env_passthrough)
     env = {name: os.environ[name] for name in names if name in os.environ}
-    env["PERFBUDGET_RUN_ID"] = ctx.run_id
+    env[RUN_ID_ENV] = ctx.run_id
     return env
 
 

@@ -10,29 +10,29 @@ import argparse
 import getpass
 import json
 import sys
-from typing import Any
 
-from .config import ConfigError, load_config
-from .playbooks.actions import ActionError
-from .playbooks.model import Playbooks, load_playbooks
+from ..config import Config, ConfigError, load_config
+from ..playbooks import build_runner
+from ..playbooks.actions import ActionError
+from ..playbooks.model import Playbooks, load_playbooks
+from ._common import add_config_flag, config_path, print_errors, progress
 
 
-def add_parsers(sub: Any) -> None:
-    playbooks = sub.add_parser("playbooks", help="list, show, run and roll back playbooks")
+def configure(playbooks: argparse.ArgumentParser) -> None:
     commands = playbooks.add_subparsers(dest="playbooks_command", required=True, metavar="SUBCOMMAND")
 
     listing = commands.add_parser("list", help="every playbook with its metric, impact and effort")
-    _config_flag(listing)
+    add_config_flag(listing)
     listing.add_argument("--metric", help="only playbooks for this metric (LCP, INP, ...)")
     listing.set_defaults(func=list_command)
 
     show = commands.add_parser("show", help="one playbook in full")
-    _config_flag(show)
+    add_config_flag(show)
     show.add_argument("id", metavar="ID")
     show.set_defaults(func=show_command)
 
     run = commands.add_parser("run", help="run a playbook now: a dry run unless --execute")
-    _config_flag(run)
+    add_config_flag(run)
     run.add_argument("id", metavar="ID")
     run.add_argument("--execute", action="store_true",
                      help="apply the automated actions within playbooks.max_risk (the playbook must be listed "
@@ -41,33 +41,19 @@ def add_parsers(sub: Any) -> None:
     run.set_defaults(func=run_command)
 
     rollback = commands.add_parser("rollback", help="undo what an execute run applied")
-    _config_flag(rollback)
+    add_config_flag(rollback)
     rollback.add_argument("run_id", metavar="RUN_ID")
     rollback.set_defaults(func=rollback_command)
 
 
-def _config_flag(parser: argparse.ArgumentParser) -> None:
-    from .cli_serve import _config_flag as flag
-
-    flag(parser)
-
-
-def _load(args: argparse.Namespace) -> tuple[Any, Playbooks]:
-    from .cli_serve import _config_path
-
-    config = load_config(_config_path(args))
+def _load(args: argparse.Namespace) -> tuple[Config, Playbooks]:
+    config = load_config(config_path(args))
     return config, load_playbooks(config)
 
 
 def _errors(command: str, exc: ConfigError) -> int:
-    print(f"perfbudget playbooks {command}: {len(exc.errors)} error(s):", file=sys.stderr)
-    for error in exc.errors:
-        print(f"  {error}", file=sys.stderr)
+    print_errors(f"perfbudget playbooks {command}: {len(exc.errors)} error(s):", exc.errors)
     return 1
-
-
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -105,8 +91,6 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from .playbooks import build_runner
-
     try:
         config, books = _load(args)
     except ConfigError as exc:
@@ -123,9 +107,9 @@ def run_command(args: argparse.Namespace) -> int:
     # The person at the terminal who typed --execute approves the actions up to playbooks.max_risk.
     run = runner.submit_manual(args.id, execute=args.execute, auto_approve=args.execute, trigger=trigger,
                                route=args.route)
-    _progress(f"{args.id}: run {run.id} ({run.mode}) recorded in {runner.store.path}")
+    progress(f"{args.id}: run {run.id} ({run.mode}) recorded in {runner.store.path}")
     try:
-        run = runner.run_now(run.id, _progress)
+        run = runner.run_now(run.id, progress)
     except ActionError as exc:
         print(f"perfbudget playbooks run: {exc}", file=sys.stderr)
         return 1
@@ -134,15 +118,13 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def rollback_command(args: argparse.Namespace) -> int:
-    from .playbooks import build_runner
-
     try:
         config, books = _load(args)
     except ConfigError as exc:
         return _errors("rollback", exc)
     runner = build_runner(config, books)
     try:
-        run = runner.rollback(args.run_id, _progress)
+        run = runner.rollback(args.run_id, progress)
     except ActionError as exc:
         print(f"perfbudget playbooks rollback: {exc}", file=sys.stderr)
         return 1

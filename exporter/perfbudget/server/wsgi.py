@@ -1,7 +1,8 @@
-"""The WSGI application the production server's workers load (`perfbudget.wsgi:application`).
+"""The WSGI application the production server's workers load (`perfbudget.server.wsgi:application`).
 
 Each worker builds its own app from the configuration file `perfbudget serve` named in PERFBUDGET_CONFIG,
-after the fork, so its threads (snapshots, attribution, OTLP reader) are its own.
+after the fork, so its threads (snapshots, attribution, OTLP reader) are its own. Importing this module
+builds the app: only the servers' workers import it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from multiprocessing import util
 
 from prometheus_client import multiprocess
 
-from .app import EXTENSION, Services, create_app
-from .config import CONFIG_ENV
-from .metrics import bind_multiprocess_values
+from ..app import EXTENSION, Services, create_app
+from ..config.env import CONFIG_ENV, MULTIPROC_ENV
+from ..metrics import bind_multiprocess_values
 
 bind_multiprocess_values()
 application = create_app(config_file=os.environ.get(CONFIG_ENV) or None)
@@ -23,7 +24,7 @@ _services: Services = application.extensions[EXTENSION]
 
 def _close() -> None:
     _services.close()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if os.environ.get(MULTIPROC_ENV):
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # drop live gauges
 
 

@@ -1,0 +1,72 @@
+"""`perfbudget serve`: validate everything, then run the production server (or Flask's, with --dev)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import uuid
+
+from ..config.env import CONFIG_ENV, EPOCH_ENV, LISTEN_ADDRESS_ENV, MASTER_PID_ENV, WORKERS_ENV
+from ..server.lifecycle import address_in_use, fresh_multiprocess_dir, prepare_data_dir, validate_all
+from ._common import add_config_flag, config_path, print_errors
+
+
+def configure(serve: argparse.ArgumentParser) -> None:
+    add_config_flag(serve)
+    serve.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
+                       help="address to listen on (default from the config: 127.0.0.1:9478)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: the number of cores, at least 2)")
+    serve.add_argument("--server", choices=("granian", "gunicorn", "gunicorn-gthread"),
+                       help="production server (default: granian)")
+    serve.add_argument("--dev", action="store_true", help="Flask's development server, one process")
+    serve.set_defaults(func=serve_command)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    path = config_path(args)
+    overrides = {
+        LISTEN_ADDRESS_ENV: args.listen_address,
+        WORKERS_ENV: str(args.workers) if args.workers else None,
+    }
+    for name, value in overrides.items():
+        if value:
+            os.environ[name] = value
+    config, errors = validate_all(path)
+    if config is None or errors:
+        print_errors("perfbudget serve: refusing to start:", errors)
+        return 1
+    if path is not None:
+        os.environ[CONFIG_ENV] = str(path.resolve())
+    server = args.server or config.server.server
+    busy = address_in_use(config.server.host, config.server.port)
+    if busy is not None:
+        print(f"perfbudget serve: refusing to start: {config.server.listen_address}: {busy}", file=sys.stderr)
+        return 1
+    prepare_data_dir(config)
+    if args.dev:
+        from ..server.dev import run_dev  # Flask's development server: only when asked for
+
+        return run_dev(config, path)
+    multiproc, ours = fresh_multiprocess_dir()
+    os.environ[EPOCH_ENV] = uuid.uuid4().hex
+    os.environ[MASTER_PID_ENV] = str(os.getpid())
+    print(
+        f"perfbudget: {server} with {config.server.workers} workers on http://{config.server.listen_address}/ "
+        f"(metrics at /metrics, beacons at /api/web-vitals)",
+        file=sys.stderr, flush=True,
+    )
+    try:
+        if server.startswith("gunicorn"):
+            from ..server.gunicorn import run_gunicorn
+
+            run_gunicorn(config, "gthread" if server == "gunicorn-gthread" else "sync")
+        else:
+            from ..server.granian import run_granian
+
+            run_granian(config)
+    finally:
+        if ours:
+            shutil.rmtree(multiproc, ignore_errors=True)
+    return 0
