@@ -14,7 +14,10 @@ from typing import Any
 from ..vitals import VITALS, Vital
 from . import naming
 from .model import Budgets
-from .rules import DASHBOARD_WINDOW, RESOURCE_RULES, equality, error_rate_settings, resource_thresholds, selector
+from .promql import equality, selector
+from .stages.resources import RESOURCE_RULES, resource_thresholds
+from .stages.service import error_rate_settings
+from .stages.vitals_recording import DASHBOARD_WINDOW
 
 DATASOURCE = {"type": "prometheus", "uid": naming.DATASOURCE_VARIABLE}
 VITAL_FILTER = '{route=~"$route",device=~"$device"}'

@@ -1,4 +1,4 @@
-"""The chain: load and validate the budgets -> rules -> rule tests -> Alertmanager -> dashboards -> files.
+"""The chain: load and validate the budgets -> rule stages -> rule tests -> Alertmanager -> dashboards -> files.
 
 `generate()` builds every file in memory first; `write()` then replaces them all, and `diff()` says which
 committed files differ from what would be written (`perfbudget generate --check`).
@@ -16,7 +16,8 @@ from .dashboards import dashboard_provisioning, dashboards, datasource_provision
 from .model import ENV_OVERRIDES, Budgets, bundled_budgets_path, load_budgets
 from .output import GeneratedFile, dump_json, dump_yaml
 from .rule_tests import promtool_test_file
-from .rules import rule_files
+from .rulefmt import RuleFile
+from .stages import resources, service, vitals_alerts, vitals_recording
 
 BUNDLED_SOURCE = "perfbudget/budgets/budgets.yaml (bundled)"
 
@@ -26,6 +27,15 @@ def source_name(path: Path | None) -> str:
     if path is None or path.resolve() == bundled_budgets_path().resolve():
         return BUNDLED_SOURCE
     return path.as_posix()
+
+
+def rule_files(budgets: Budgets) -> list[RuleFile]:
+    """The rule stages, called in order (see `stages`), their groups gathered into the rule files."""
+    return [
+        RuleFile.from_stages("web-vitals", vitals_recording.rule_groups(budgets), vitals_alerts.rule_groups(budgets)),
+        RuleFile.from_stages("service", service.rule_groups(budgets)),
+        RuleFile.from_stages("resources", resources.rule_groups(budgets)),
+    ]
 
 
 def generate_files(budgets: Budgets, header: str) -> list[GeneratedFile]:

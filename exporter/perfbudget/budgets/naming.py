@@ -62,6 +62,13 @@ BUDGET_MEMORY = "memory"
 BUDGET_DISK = "disk"
 BUDGET_BEACONS = "beacons-stopped"
 
+
+def alert_labels(severity: str, metric: str, budget: str, **extra: str) -> dict[str, str]:
+    """The labels of every alert, in this order: Alertmanager routes on `severity`, inhibits on `metric`,
+    groups on `budget`, and playbooks match on them."""
+    return {"severity": severity, "metric": metric, "budget": budget, **extra}
+
+
 # --- service and resource recording rules -----------------------------------------------------------
 SERVICE_LEVEL = "job"
 RESOURCE_CPU_RULE = "instance:node_cpu_utilisation:rate5m"

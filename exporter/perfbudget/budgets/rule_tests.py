@@ -14,32 +14,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..devices import DEVICES
 from ..vitals import VITALS, bucket_edges
 from . import naming
 from .model import Budgets, VitalBudget, parse_duration
-from .rules import (
-    RESOURCE_RULES,
-    Alert,
-    RuleFile,
+from .rulefmt import Alert, RuleFile
+from .stages.resources import RESOURCE_RULES, resource_annotations, resource_labels, resource_thresholds
+from .stages.service import (
     availability_annotations,
     availability_labels,
+    burn_threshold,
+    error_rate_annotations,
+    error_rate_labels,
+    error_rate_settings,
+    latency_annotations,
+    latency_labels,
+)
+from .stages.vitals_alerts import (
     beacons_stopped_annotations,
     beacons_stopped_labels,
     budget_annotations,
-    burn_threshold,
-    error_rate_annotations,
-    error_rate_settings,
-    latency_annotations,
     regression_annotations,
-    resource_annotations,
-    resource_labels,
-    resource_thresholds,
-    service_labels,
     vital_labels,
 )
 from .templating import Expanded, Render
 
-DEVICES = ("desktop", "phone", "tablet", "unknown")
 _EXAMPLE_ROUTES = ("/checkout", "/", "/test/page")
 TEST_JOB = "api"
 NODE = {"job": "node", "instance": "node:9100"}
@@ -134,7 +133,8 @@ def example_match(regex: str, candidates: Sequence[str] = ()) -> str:
 def owned_pair(budgets: Budgets, budget: VitalBudget) -> tuple[str, str]:
     """A (route, device) this budget owns: it applies there and no other budget wins."""
     routes = [example_match(budget.route, _EXAMPLE_ROUTES)] if budget.route else list(_EXAMPLE_ROUTES)
-    devices = [budget.device] if budget.device else list(DEVICES)
+    # The first pair found is written into the committed test files: alphabetical, whatever DEVICES' order.
+    devices = [budget.device] if budget.device else sorted(DEVICES)
     for route in routes:
         for device in devices:
             if budgets.budget_for(budget.metric, route, device) is budget:
@@ -272,7 +272,7 @@ def latency_cases(budgets: Budgets) -> list[Case]:
                 (series(metric, {**base, "le": "+Inf"}), bad))
 
     job = {"job": base["job"]}
-    labels = {**job, **service_labels(naming.METRIC_API_LATENCY, naming.BUDGET_API_LATENCY, latency.severity)}
+    labels = {**job, **latency_labels(latency)}
     value = _quantile_over(target, above, latency.percentile)
     firing = ((labels, latency_annotations(budgets, latency, Expanded(value, job))),)
     return [
@@ -304,7 +304,7 @@ def error_rate_cases(budgets: Budgets) -> list[Case]:
     bad_for, good_for = hold + window + 10, window + 10
     ratio = min(0.5, errors.target * 10)
     job = {"job": errors.selector.get("job", TEST_JOB)}
-    labels = {**job, **service_labels(naming.METRIC_ERROR_RATE, naming.BUDGET_ERROR_RATE, errors.severity)}
+    labels = {**job, **error_rate_labels(errors)}
     firing = ((labels, error_rate_annotations(budgets, errors, Expanded(ratio, job))),)
     quiet = errors.target / 2
     return [
