@@ -29,6 +29,7 @@ from perfbudget.metrics import scrape_registry
 from perfbudget.playbooks.store import TERMINAL
 
 from .actions.conftest import photo, tree
+from .samples import sample, sample_or_zero
 
 SECRETS = {
     "webhook": "webhook-token-0123456789abcdef",
@@ -157,10 +158,6 @@ def _state(app: Flask) -> Services:
     return state
 
 
-def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return scrape_registry(registry).get_sample_value(name, labels) or 0.0
-
-
 def _call(client: FlaskClient, endpoint: Endpoint, header: str | None) -> Any:
     headers = {"Authorization": header} if header is not None else {}
     body = endpoint.body()
@@ -171,8 +168,8 @@ def _call(client: FlaskClient, endpoint: Endpoint, header: str | None) -> Any:
 def _side_effects(app: Flask, registry: CollectorRegistry) -> tuple[int, float, float]:
     """(runs recorded, alerts counted, last reload time): what an accepted write would change."""
     runs = len(_state(app).extras["runner"].store.recent(limit=500))
-    return (runs, _sample(registry, "perfbudget_alerts_received_total", status="firing"),
-            _sample(registry, "perfbudget_config_last_reload_success_timestamp_seconds"))
+    return (runs, sample_or_zero(scrape_registry(registry), "perfbudget_alerts_received_total", {"status": "firing"}),
+            sample(scrape_registry(registry), "perfbudget_config_last_reload_success_timestamp_seconds"))
 
 
 # --- credentials ---------------------------------------------------------------------------------------
@@ -193,7 +190,8 @@ def test_a_write_without_the_right_credentials_is_refused_counted_and_changes_no
     assert answer.headers["WWW-Authenticate"] == 'Bearer realm="perfbudget"'
     assert endpoint.scope in answer.json["error"]
     assert _side_effects(app, registry) == before
-    assert _sample(registry, "perfbudget_auth_failures_total", endpoint=endpoint.rule, reason=reason) == 1
+    assert sample(scrape_registry(registry), "perfbudget_auth_failures_total",
+                  {"endpoint": endpoint.rule, "reason": reason}) == 1
     exposition = scrape_registry(registry)
     text = "".join(str(sample) for family in exposition.collect() for sample in family.samples)
     assert not any(secret in text or secret[:12] in text for secret in SECRETS.values())
@@ -209,7 +207,8 @@ def test_the_scopes_own_token_gets_in_by_bearer_or_basic(
     header = _bearer(secret) if scheme == "bearer" else _basic("alertmanager", secret)
     answer = _call(app.test_client(), endpoint, header)
     assert answer.status_code == endpoint.accepted, answer.json
-    assert _sample(registry, "perfbudget_auth_failures_total", endpoint=endpoint.rule, reason="missing") == 0
+    assert sample_or_zero(scrape_registry(registry), "perfbudget_auth_failures_total",
+                          {"endpoint": endpoint.rule, "reason": "missing"}) == 0
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS.values(), ids=ENDPOINTS.keys())
@@ -219,7 +218,8 @@ def test_basic_credentials_are_refused_where_the_config_disallows_them(
     app = make_secure_app(allow_basic=False)
     answer = _call(app.test_client(), endpoint, _basic("alertmanager", SECRETS[endpoint.scope]))
     assert answer.status_code == 401
-    assert _sample(registry, "perfbudget_auth_failures_total", endpoint=endpoint.rule, reason="missing") == 1
+    assert sample(scrape_registry(registry), "perfbudget_auth_failures_total",
+                  {"endpoint": endpoint.rule, "reason": "missing"}) == 1
     assert _call(app.test_client(), endpoint, _bearer(SECRETS[endpoint.scope])).status_code == endpoint.accepted
 
 
@@ -232,7 +232,8 @@ def test_without_any_token_configured_every_write_is_a_403(
     answer = _call(app.test_client(), endpoint, _bearer(SECRETS[endpoint.scope]))
     assert answer.status_code == 403
     assert "none is configured" in answer.json["error"]
-    assert _sample(registry, "perfbudget_auth_failures_total", endpoint=endpoint.rule, reason="unconfigured") == 1
+    assert sample(scrape_registry(registry), "perfbudget_auth_failures_total",
+                  {"endpoint": endpoint.rule, "reason": "unconfigured"}) == 1
 
 
 def test_an_execute_token_cannot_execute_a_playbook_outside_the_allowlist(
