@@ -129,7 +129,7 @@ def test_one_changed_field_gives_exactly_one_error_in_our_words(
 
 
 def test_a_named_backreference_and_escaped_look_alikes_are_accepted(tmp_path: Path) -> None:
-    # `[\1]` and `\01` are octal escapes, `\(?(1)` is literal text, `(?P=page)` names its group.
+    # `[\1]` and `\01` are octal escapes, `\(?(1)` an optional `(` before a group, `(?P=page)` names its group.
     regex = r"/docs/(?P<page>[a-z]+)/(?P=page)[\1]\01\(?(1)"
     assert load(tmp_path, changed("routes.patterns.1.regex", regex))[1] == []
 
