@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from perfbudget.app import EXTENSION, Services, create_app
+from perfbudget.app import close_app, create_app
 from perfbudget.config import Config, load_config
 
 
@@ -48,8 +48,7 @@ def make_app(make_config: Callable[..., Config], registry: CollectorRegistry) ->
 
     yield make
     for app in apps:
-        state: Services = app.extensions[EXTENSION]
-        state.close()
+        close_app(app)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from prometheus_client import CollectorRegistry
 
+from perfbudget.app import close_app, create_app
 from perfbudget.config import Config, ConfigError, load_config
 from perfbudget.config.otlp import OtlpConfig, OtlpSettings, resolve
 from perfbudget.metrics import Metrics
@@ -369,29 +370,34 @@ def test_from_config_builds_a_grpc_or_http_exporter(metrics: Metrics) -> None:
         assert type(pipeline.exporter.inner).__module__ == f"opentelemetry.exporter.otlp.proto.{module}.metric_exporter"
 
 
-def test_the_app_has_no_otlp_pipeline_by_default(make_app: Callable[..., Any]) -> None:
-    from perfbudget.app import EXTENSION
-
-    assert make_app().extensions[EXTENSION].ingestor._otlp is None
+BEACON = {"name": "LCP", "value": 1200, "id": "v1-a", "delta": 1200, "rating": "good",
+          "pageUrl": "http://shop.test/products/42", "device": "tablet"}
 
 
-def test_the_app_feeds_accepted_reports_to_otlp(make_app: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from perfbudget.app import EXTENSION
-
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "100")  # nothing listens: give up at once at teardown
-    app = make_app()
-    pipeline = app.extensions[EXTENSION].ingestor._otlp
-    assert isinstance(pipeline, OtlpPipeline)
+def test_the_app_has_no_otlp_pipeline_by_default(make_config: Callable[..., Config]) -> None:
     exporter = FakeExporter()
-    pipeline.exporter.inner.shutdown()
-    pipeline.exporter.inner = exporter
-    beacon = {"name": "LCP", "value": 1200, "id": "v1-a", "delta": 1200, "rating": "good",
-              "pageUrl": "http://shop.test/products/42", "device": "tablet"}
-    response = app.test_client().post("/api/web-vitals", json=[beacon, beacon])  # the repeat is a duplicate
-    assert response.status_code == 200
-    assert response.get_json()["received"] == 1
-    pipeline.force_flush()
+    app = create_app(make_config(), registry=CollectorRegistry(), otlp_exporter=exporter)
+    try:
+        assert app.test_client().post("/api/web-vitals", json=BEACON).status_code == 200
+        metrics_text = app.test_client().get("/metrics").get_data(as_text=True)
+    finally:
+        close_app(app)
+    # A pipeline would have counted its exports (success and failure children exist from its start).
+    assert "perfbudget_otlp_exports_total{" not in metrics_text
+    assert exporter.exports == []
+
+
+def test_the_app_feeds_accepted_reports_to_otlp(make_config: Callable[..., Config],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")  # OTLP on; the fake receives
+    exporter = FakeExporter()
+    app = create_app(make_config(), registry=CollectorRegistry(), otlp_exporter=exporter)
+    try:
+        response = app.test_client().post("/api/web-vitals", json=[BEACON, BEACON])  # the repeat is a duplicate
+        assert response.status_code == 200
+        assert response.get_json()["received"] == 1
+    finally:
+        close_app(app)  # the pipeline's shutdown makes its last export
     assert [(key, value[1].count) for key, value in points(exporter).items()] == [
         (("perfbudget.lcp", ((DEVICE_ATTRIBUTE, "tablet"), (ROUTE_ATTRIBUTE, "/products/:id"))), 1)
     ]

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perfbudget.app import EXTENSION, Services
+from perfbudget.web.perffix import playbook_runner
 
 URL = "/api/alertmanager"
 TOKEN = "fuzz-token-0123456789abcdef"
@@ -65,8 +65,7 @@ bodies = st.one_of(
 def app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
     app = make_app(auth={"tokens": [{"name": "am", "token": TOKEN}]},
                    playbooks={"queue_size": 100_000, "cooldown_seconds": 0})
-    state: Services = app.extensions[EXTENSION]
-    state.extras["runner"].close()  # runs stay queued: the test is about the endpoint, not the actions
+    playbook_runner(app).close()  # runs stay queued: the test is about the endpoint, not the actions
     yield app
 
 
@@ -102,7 +101,7 @@ def test_every_accepted_delivery_is_recorded_and_a_repeat_is_a_duplicate(app: Fl
     _assert_json_answer(first)
     if first.status_code != 200:
         return
-    runner = app.extensions[EXTENSION].extras["runner"]
+    runner = playbook_runner(app)
     for run in first.json["runs"]:
         stored = runner.store.get(run["id"], events=True)
         assert stored is not None and stored.playbook == run["playbookId"]

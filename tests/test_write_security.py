@@ -24,9 +24,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from perfbudget.app import EXTENSION, Services
 from perfbudget.metrics import scrape_registry
 from perfbudget.playbooks.store import TERMINAL
+from perfbudget.web.perffix import playbook_runner
 
 from .actions.conftest import photo, tree
 from .samples import sample, sample_or_zero
@@ -153,11 +153,6 @@ def make_secure_app(make_app: Callable[..., Flask], site: Site) -> Callable[...,
     return make
 
 
-def _state(app: Flask) -> Services:
-    state: Services = app.extensions[EXTENSION]
-    return state
-
-
 def _call(client: FlaskClient, endpoint: Endpoint, header: str | None) -> Any:
     headers = {"Authorization": header} if header is not None else {}
     body = endpoint.body()
@@ -167,7 +162,7 @@ def _call(client: FlaskClient, endpoint: Endpoint, header: str | None) -> Any:
 
 def _side_effects(app: Flask, registry: CollectorRegistry) -> tuple[int, float, float]:
     """(runs recorded, alerts counted, last reload time): what an accepted write would change."""
-    runs = len(_state(app).extras["runner"].store.recent(limit=500))
+    runs = len(playbook_runner(app).store.recent(limit=500))
     return (runs, sample_or_zero(scrape_registry(registry), "perfbudget_alerts_received_total", {"status": "firing"}),
             sample(scrape_registry(registry), "perfbudget_config_last_reload_success_timestamp_seconds"))
 
@@ -245,7 +240,7 @@ def test_an_execute_token_cannot_execute_a_playbook_outside_the_allowlist(
                                     headers={"Authorization": _bearer(SECRETS["execute"])})
     assert answer.status_code == 403
     assert "may not execute" in answer.json["error"]
-    assert not _state(app).extras["runner"].store.recent()
+    assert not playbook_runner(app).store.recent()
 
 
 # --- path escapes in playbook parameters -------------------------------------------------------------------

@@ -20,6 +20,12 @@ from typing import Any
 from .routes import url_path
 
 KINDS = ("lcp.url", "lcp.target", "inp.target", "inp.script", "cls.target")
+#: Per vital, the attribution kinds its diagnosis lists, under the summary's field names.
+DIAGNOSIS_KINDS = {
+    "LCP": (("lcp.url", "lcpResources"), ("lcp.target", "lcpElements")),
+    "INP": (("inp.target", "interactionTargets"), ("inp.script", "longestScripts")),
+    "CLS": (("cls.target", "largestShiftTargets"),),
+}
 MAX_VALUE_LENGTH = 300
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -129,6 +135,13 @@ class AttributionStore:
                     merged[value] = merged.get(value, 0) + count
         ranked = sorted(merged.items(), key=lambda item: (-item[1], item[0]))
         return ranked[: limit or self.k]
+
+    def diagnosis(self, vital: str, route: str | None, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
+        """What the beacons blame most for `vital` on `route` (all routes when None): the summary's `diagnosis`."""
+        return {
+            key: [{"value": value, "count": count} for value, count in self.top(kind, route, limit=limit)]
+            for kind, key in DIAGNOSIS_KINDS.get(vital, ())
+        }
 
     def _all_tables(self) -> Iterable[tuple[tuple[str, str], dict[str, int]]]:
         with self._lock:

@@ -233,12 +233,15 @@ class OtlpPipeline:
         edges: Mapping[str, tuple[float, ...]],
         metrics: Metrics,
         env: Mapping[str, str] | None = None,
+        exporter: MetricExporter | None = None,
     ) -> OtlpPipeline | None:
-        """The pipeline for `config.otlp` with the OTEL_* environment over it; None when OTLP is off."""
+        """The pipeline for `config.otlp` with the OTEL_* environment over it; None when OTLP is off.
+
+        `exporter` replaces the OTLP exporter the settings would build (tests capture what is pushed)."""
         settings = resolve(config.otlp, os.environ if env is None else env)
         if settings is None:
             return None
-        return cls(settings, edges, metrics, max_routes=config.routes.max_routes)
+        return cls(settings, edges, metrics, max_routes=config.routes.max_routes, exporter=exporter)
 
     def record(self, vital: str, value: float, route: str, device: str, rating: str) -> None:
         """Record one accepted report (value in base units). Never raises into the request."""

@@ -174,7 +174,9 @@ class SummaryService:
         diagnose: Callable[[str, str | None], dict[str, Any]] | None = None,
         suggest: Callable[[str], dict[str, Any] | None] | None = None,
         interval: float = 60.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._registry = registry_for_scrape
         self._edges = edges
         self.store = store
@@ -192,11 +194,19 @@ class SummaryService:
     def snapshot(self, now: float | None = None, final: bool = False) -> None:
         """Save this minute's histograms, once for all workers: collecting them is the costly part (every
         series of every worker), so a worker that finds the minute saved already skips it."""
-        now = time.time() if now is None else now
+        now = self._clock() if now is None else now
         ts = int(now // self._interval * self._interval)
         if not final and self.store.has(self.epoch, ts):
             return
         self.store.save(self.epoch, ts, read_histograms(self._registry()), replace=final)
+
+    def problems(self) -> list[str]:
+        """Why the summary cannot answer (its snapshot store fails), for `/-/ready`; empty when it can."""
+        try:
+            self.store.at(self._clock(), "__readiness__")
+        except Exception as exc:  # any storage failure makes us unready, with the reason
+            return [f"snapshot store {self.store.path}: {exc}"]
+        return []
 
     def start(self) -> None:
         if self._thread is None:
@@ -227,7 +237,7 @@ class SummaryService:
         """Per vital, the bucket counts that arrived in [start, end] (end None = now), summed over series."""
         if end is None:
             live = read_histograms(self._registry())
-            ends = self.store.at(time.time(), route)
+            ends = self.store.at(self._clock(), route)
             ends[self.epoch] = {k: v for k, v in live.items() if route is None or k[1] == route}
         else:
             ends = self.store.at(end, route)
@@ -246,7 +256,7 @@ class SummaryService:
         return totals
 
     def state(self, window: int, route: str | None, now: float | None = None) -> dict[str, Any]:
-        now = time.time() if now is None else now
+        now = self._clock() if now is None else now
         current = self.window_counts(now - window, None, route)
         previous = self.window_counts(now - 2 * window, now - window, route)
         metrics: dict[str, Any] = {}

@@ -20,11 +20,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import BaseModel, ConfigDict, Field
 
-from perfbudget.app import EXTENSION, Services
 from perfbudget.playbooks.actions import KINDS, ActionContext, ActionError, ActionOutcome
 from perfbudget.playbooks.model import bundled_directory
 from perfbudget.playbooks.runner import Runner
 from perfbudget.playbooks.store import TERMINAL, Run
+from perfbudget.web.perffix import playbook_runner
 
 TOKEN = "t0ken-for-the-tests-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -182,9 +182,7 @@ def post(client: FlaskClient, url: str, json: Any = None, headers: dict[str, str
 
 
 def runner_of(app: Flask) -> Runner:
-    state: Services = app.extensions[EXTENSION]
-    runner: Runner = state.extras["runner"]
-    return runner
+    return playbook_runner(app)
 
 
 def wait_run(runner: Runner, run_id: str, timeout: float = 10.0) -> Run:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..server.lifecycle import validate_all
+from ..reload import validate_all
 from ._common import add_config_flag, config_path, print_errors
 
 

@@ -9,7 +9,8 @@ import sys
 import uuid
 
 from ..config.env import CONFIG_ENV, EPOCH_ENV, LISTEN_ADDRESS_ENV, MASTER_PID_ENV, WORKERS_ENV
-from ..server.lifecycle import address_in_use, fresh_multiprocess_dir, prepare_data_dir, validate_all
+from ..reload import validate_all
+from ..server.lifecycle import address_in_use, fresh_multiprocess_dir, prepare_data_dir
 from ._common import add_config_flag, config_path, print_errors
 
 

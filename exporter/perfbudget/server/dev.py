@@ -8,7 +8,7 @@ from typing import Any
 
 from werkzeug.serving import run_simple
 
-from ..app import EXTENSION, create_app
+from ..app import close_app, create_app
 from ..config import Config
 
 
@@ -24,13 +24,11 @@ class _Reloadable:
         self.app = self._build(config)
 
     def _build(self, config: Config) -> Any:
-        app = create_app(config, config_file=self._path)
-        app.extensions[EXTENSION].swap = self.swap
-        return app
+        return create_app(config, config_file=self._path, swap=self.swap)
 
     def swap(self, config: Config) -> None:
         old, self.app = self.app, self._build(config)
-        old.extensions[EXTENSION].close()
+        close_app(old)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self.app(environ, start_response)

@@ -12,29 +12,9 @@ import tempfile
 from pathlib import Path
 
 from ..attribution import compact
-from ..budgets.model import load_budgets
-from ..config import Config, ConfigError, load_config
+from ..config import Config
 from ..config.env import MULTIPROC_ENV
-from ..playbooks.model import load_playbooks
 from ..playbooks.store import recover_interrupted
-
-
-def validate_all(path: Path | None) -> tuple[Config | None, list[str]]:
-    """Config, budgets and playbooks: every error of every file, or the config when all are valid."""
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        return None, exc.errors
-    errors: list[str] = []
-    try:
-        load_budgets(config.budgets_file)
-    except ConfigError as exc:
-        errors += exc.errors
-    try:
-        load_playbooks(config)
-    except ConfigError as exc:
-        errors += exc.errors
-    return config, errors
 
 
 def address_in_use(host: str, port: int) -> str | None:

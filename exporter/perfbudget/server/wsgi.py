@@ -13,17 +13,16 @@ from multiprocessing import util
 
 from prometheus_client import multiprocess
 
-from ..app import EXTENSION, Services, create_app
+from ..app import close_app, create_app
 from ..config.env import CONFIG_ENV, MULTIPROC_ENV
 from ..metrics import bind_multiprocess_values
 
 bind_multiprocess_values()
 application = create_app(config_file=os.environ.get(CONFIG_ENV) or None)
-_services: Services = application.extensions[EXTENSION]
 
 
 def _close() -> None:
-    _services.close()
+    close_app(application)
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # drop live gauges
 

@@ -11,20 +11,34 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import orjson
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..app import Services, services
 from ..config.errors import format_validation_error
 from ..playbooks.runner import Runner
 from ..playbooks.store import SKIPPED, NewRun, QueueFull, Resolution, idempotency_key
+from .auth import requires_scope
 
 bp = Blueprint("alerts", __name__)
 log = logging.getLogger(__name__)
+_KEY = "perfbudget.alerts"
+
+
+@dataclass(frozen=True)
+class _Alerts:
+    runner: Runner
+    received: Counter  # perfbudget_alerts_received_total{status}
+
+
+def init_app(app: Flask, runner: Runner, received: Counter) -> None:
+    app.extensions[_KEY] = _Alerts(runner, received)
+    app.register_blueprint(bp)
 
 # Alertmanager sends at most `max_alerts` per notification (unlimited by default); a few MiB is thousands.
 MAX_BODY = 8 << 20
@@ -112,11 +126,6 @@ def parse_payload(body: bytes) -> WebhookPayload:
         raise PayloadError(format_validation_error("payload", exc)) from None
 
 
-def current_runner(state: Services | None = None) -> Runner:
-    runner: Runner = (state or services()).extras["runner"]
-    return runner
-
-
 def _unavailable(message: str) -> tuple[Response, int]:
     response = jsonify({"error": message, "retry": True})
     response.headers["Retry-After"] = RETRY_AFTER
@@ -124,11 +133,9 @@ def _unavailable(message: str) -> tuple[Response, int]:
 
 
 @bp.post("/api/alertmanager")
+@requires_scope("webhook")
 def alertmanager() -> tuple[Response, int]:
-    state = services()
-    denied = state.authorize("webhook")
-    if denied is not None:
-        return denied
+    state = cast(_Alerts, current_app.extensions[_KEY])
     if request.content_length is not None and request.content_length > MAX_BODY:
         return jsonify({"error": f"payload: larger than {MAX_BODY} bytes"}), 413
     body = request.get_data(cache=False)
@@ -139,12 +146,12 @@ def alertmanager() -> tuple[Response, int]:
     except PayloadError as exc:
         return jsonify({"error": "malformed Alertmanager webhook payload", "errors": exc.errors}), 400
 
-    runner = current_runner(state)
+    runner = state.runner
     firing: list[NewRun] = []
     resolved: list[Resolution] = []
     unmatched = 0
     for alert in payload.alerts:
-        state.metrics.alerts_received.labels(alert.status).inc()
+        state.received.labels(alert.status).inc()
         # Each alert's own status: the group's may be stale when max_alerts truncated the list.
         if alert.status == "resolved":
             resolved.append(Resolution(alert.key, alert.starts_at, alert.ends_at or None))

@@ -8,13 +8,18 @@ answer's timing tells nothing about which token came close. Every refusal is cou
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar, cast
 
-from flask import Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
+from prometheus_client import Counter
 
-from ..config.auth import Token
-from ..config.model import Config
+from ..config.auth import AuthConfig, Token
+from ..config.env import API_TOKEN_ENV
 
 log = logging.getLogger(__name__)
 
@@ -38,54 +43,82 @@ def _presented(header: str, allow_basic: bool) -> tuple[str, str | None] | None:
     return None
 
 
-def _matching(config: Config, header: str | None) -> tuple[bool, Token | None]:
+def _matching(auth: AuthConfig, header: str | None) -> tuple[bool, Token | None]:
     """(whether credentials were presented at all, the configured token they match or None)."""
     if not header:
         return False, None
-    presented = _presented(header, config.auth.allow_basic)
+    presented = _presented(header, auth.allow_basic)
     if presented is None:
         return False, None
     secret = presented[0].encode("utf-8", "surrogateescape")
     match: Token | None = None
-    for token in config.auth.tokens:
+    for token in auth.tokens:
         # No early exit: every token is compared, whichever matches.
         if hmac.compare_digest(secret, token.token.get_secret_value().encode()):
             match = token
     return True, match
 
 
-def token_name(config: Config, header: str | None, scope: str) -> str | None:
-    """The name of the configured token with `scope` that `header` presents, or None."""
-    _, token = _matching(config, header)
-    return token.name if token is not None and scope in token.scopes else None
+KEY = "perfbudget.auth"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _count_refusal(reason: str) -> None:
-    from ..app import EXTENSION
+@dataclass(frozen=True)
+class Authorizer:
+    """The configured tokens and the counter of refusals: the one thing every protected endpoint asks."""
 
-    metrics = getattr(current_app.extensions.get(EXTENSION), "metrics", None)
-    counter = getattr(metrics, "auth_failures", None)
-    # The matched route template (a handful of fixed values), never the raw path.
-    endpoint = request.url_rule.rule if request.url_rule is not None else "unknown"
-    if counter is not None:
-        counter.labels(endpoint, reason).inc()
-    log.info("refused %s %s from %s: %s", request.method, endpoint, request.remote_addr, reason)
+    auth: AuthConfig
+    failures: Counter
+
+    def refuse(self, scope: str) -> tuple[Response, int] | None:
+        """None when the request may go ahead; else the 401/403 answer to return (and the refusal counted)."""
+        if not self.auth.tokens:
+            self._count("unconfigured")
+            body = jsonify({
+                "error": f"this endpoint needs a token with the {scope!r} scope and none is configured: "
+                f"set {API_TOKEN_ENV} or auth.tokens in the config"
+            })
+            return body, 403
+        presented, token = _matching(self.auth, request.headers.get("Authorization"))
+        if token is None or scope not in token.scopes:
+            self._count("missing" if not presented else "wrong" if token is None else "scope")
+            response = jsonify({"error": f"missing or wrong credentials: send 'Authorization: Bearer <token>' "
+                                         f"with a token that has the {scope!r} scope"})
+            response.headers["WWW-Authenticate"] = 'Bearer realm="perfbudget"'
+            return response, 401
+        return None
+
+    def token_name(self, scope: str) -> str | None:
+        """The name of the configured token with `scope` that this request presents, or None."""
+        _, token = _matching(self.auth, request.headers.get("Authorization"))
+        return token.name if token is not None and scope in token.scopes else None
+
+    def _count(self, reason: str) -> None:
+        # The matched route template (a handful of fixed values), never the raw path.
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unknown"
+        self.failures.labels(endpoint, reason).inc()
+        log.info("refused %s %s from %s: %s", request.method, endpoint, request.remote_addr, reason)
 
 
-def authorize(config: Config, scope: str) -> tuple[Response, int] | None:
-    """None when the request may go ahead; else the 401/403 answer to return (and the refusal counted)."""
-    if not config.auth.tokens:
-        _count_refusal("unconfigured")
-        body = jsonify({
-            "error": f"this endpoint needs a token with the {scope!r} scope and none is configured: "
-            "set PERFBUDGET_API_TOKEN or auth.tokens in the config"
-        })
-        return body, 403
-    presented, token = _matching(config, request.headers.get("Authorization"))
-    if token is None or scope not in token.scopes:
-        _count_refusal("missing" if not presented else "wrong" if token is None else "scope")
-        response = jsonify({"error": f"missing or wrong credentials: send 'Authorization: Bearer <token>' "
-                                     f"with a token that has the {scope!r} scope"})
-        response.headers["WWW-Authenticate"] = 'Bearer realm="perfbudget"'
-        return response, 401
-    return None
+def init_app(app: Flask, auth: AuthConfig, failures: Counter) -> None:
+    app.extensions[KEY] = Authorizer(auth, failures)
+
+
+def authorizer() -> Authorizer:
+    """The current app's authorizer (inside a request)."""
+    return cast(Authorizer, current_app.extensions[KEY])
+
+
+def requires_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R | tuple[Response, int]]]:
+    """A view decorator: the view runs only for a request with a token that has `scope`."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R | tuple[Response, int]]:
+        @functools.wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R | tuple[Response, int]:
+            denied = authorizer().refuse(scope)
+            return denied if denied is not None else view(*args, **kwargs)
+
+        return guarded
+
+    return decorate

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Flask, current_app, render_template, request
 
 from .. import __version__
-from ..app import services
-from ..summary import parse_window
+from ..playbooks import Runner
+from ..routes import RouteNormalizer
+from ..summary import SummaryService, parse_window
 from ..vitals import VITALS
 
 bp = Blueprint("console", __name__, template_folder="templates")
+_KEY = "perfbudget.console"
+
+
+@dataclass(frozen=True)
+class _Console:
+    summary: SummaryService
+    routes: RouteNormalizer
+    runner: Runner
+
+
+def init_app(app: Flask, summary: SummaryService, routes: RouteNormalizer, runner: Runner) -> None:
+    app.extensions[_KEY] = _Console(summary, routes, runner)
+    app.register_blueprint(bp)
 
 WINDOWS = ("5m", "1h", "6h", "1d", "7d")
 
@@ -103,21 +118,21 @@ def _run_row(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _playbooks(runner: Any) -> list[dict[str, Any]]:
+def _playbooks(runner: Runner) -> list[dict[str, Any]]:
     allowed = set(runner.config.playbooks.execute)
     return [{**book.spec.summary(), "executable": book.spec.id in allowed} for book in runner.playbooks.values()]
 
 
 @bp.get("/")
 def index() -> str:
-    state = services()
+    state = cast(_Console, current_app.extensions[_KEY])
     window_text = request.args.get("window", "1h")
     if window_text not in WINDOWS:
         window_text = "1h"
     summary = state.summary.state(parse_window(window_text), None)
-    runner = state.extras.get("runner")
-    runs = [_run_row(runner.to_json(run, verify=False)) for run in runner.store.recent(limit=10)] if runner else []
-    playbooks = _playbooks(runner) if runner else []
+    runner = state.runner
+    runs = [_run_row(runner.to_json(run, verify=False)) for run in runner.store.recent(limit=10)]
+    playbooks = _playbooks(runner)
     return render_template(
         "console.html",
         version=__version__,

@@ -4,25 +4,49 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from ..app import services
+from ..config.env import WEB_VITALS_JS_ENV
 from ..metrics import scrape_registry
+from ..reload import Reloader
+from .auth import requires_scope
 
 bp = Blueprint("ops", __name__)
 WEB_VITALS_FILE = "web-vitals.attribution.iife.js"
+_KEY = "perfbudget.ops"
+
+
+@dataclass(frozen=True)
+class _Ops:
+    registry: CollectorRegistry
+    readiness: Callable[[], list[str]]
+    reloader: Reloader
+
+
+def init_app(app: Flask, registry: CollectorRegistry, readiness: Callable[[], list[str]],
+             reloader: Reloader) -> None:
+    """`readiness` lists why the exporter cannot answer (empty when it can)."""
+    app.extensions[_KEY] = _Ops(registry, readiness, reloader)
+    app.register_blueprint(bp)
+
+
+def _ops() -> _Ops:
+    return cast(_Ops, current_app.extensions[_KEY])
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
     """Content negotiation as client_python does it: OpenMetrics when the scraper asks for it."""
-    state = services()
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(scrape_registry(state.registry))
+    body = encoder(scrape_registry(_ops().registry))
     return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
@@ -33,20 +57,17 @@ def healthy() -> Response:
 
 @bp.get("/-/ready")
 def ready() -> tuple[Response, int]:
-    problems = services().readiness()
+    problems = _ops().readiness()
     if problems:
         return jsonify({"ready": False, "problems": problems}), 503
     return jsonify({"ready": True}), 200
 
 
 @bp.post("/-/reload")
+@requires_scope("reload")
 def reload() -> tuple[Response, int]:
     """Validate the configuration file again and, when it is valid, apply it; 400 with every error if not."""
-    state = services()
-    denied = state.authorize("reload")
-    if denied is not None:
-        return denied
-    errors = state.reload()
+    errors = _ops().reloader.reload()
     if errors:
         return jsonify({"ok": False, "errors": errors}), 400
     return jsonify({"ok": True, "message": "configuration reloaded"}), 200
@@ -61,7 +82,7 @@ def _file_bytes(path: Path) -> bytes:
 def web_vitals_script() -> Path | None:
     """The web-vitals IIFE build to serve beside /beacon.js: $PERFBUDGET_WEB_VITALS_JS, the copy the Docker
     image puts in the package, or the npm package of a source checkout."""
-    candidates = [os.environ.get("PERFBUDGET_WEB_VITALS_JS")]
+    candidates = [os.environ.get(WEB_VITALS_JS_ENV)]
     candidates.append(str(resources.files("perfbudget.web").joinpath(f"static/vendor/{WEB_VITALS_FILE}")))
     checkout = Path(__file__).resolve().parents[3]
     candidates.append(str(checkout / "node_modules" / "web-vitals" / "dist" / WEB_VITALS_FILE))

@@ -9,18 +9,39 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from ..app import Services, services
 from ..playbooks.model import LEVELS
+from ..playbooks.runner import Runner
 from ..playbooks.store import TERMINAL, QueueFull
-from ..web.auth import token_name
-from .alerts import current_runner
+from .auth import authorizer
 from .beacons import RateLimiter
 
 bp = Blueprint("perffix", __name__)
+_KEY = "perfbudget.perffix"
+
+
+@dataclass(frozen=True)
+class _PerfFix:
+    runner: Runner
+    manual_limiter: RateLimiter  # runs started by hand, per client address (playbooks.manual_rate_limit)
+
+
+def init_app(app: Flask, runner: Runner) -> None:
+    app.extensions[_KEY] = _PerfFix(runner, RateLimiter(runner.config.playbooks.manual_rate_limit))
+    app.register_blueprint(bp)
+
+
+def playbook_runner(app: Flask) -> Runner:
+    """The runner an app's playbooks API uses (its audit log, its queue)."""
+    return cast(_PerfFix, app.extensions[_KEY]).runner
+
+
+def _state() -> _PerfFix:
+    return cast(_PerfFix, current_app.extensions[_KEY])
 
 _RUN_ID = re.compile(r"^[0-9a-f]{11}-[0-9a-f]{10}$")
 _STATES = ("queued", "running", *TERMINAL)
@@ -32,7 +53,7 @@ def _bad(message: str, status: int = 400) -> tuple[Response, int]:
 
 @bp.get("/api/perf-fix")
 def list_playbooks() -> tuple[Response, int]:
-    runner = current_runner()
+    runner = _state().runner
     metric = (request.args.get("metric") or "").strip()
     impact = (request.args.get("impact") or "").strip().lower()
     if impact and impact not in LEVELS:
@@ -55,21 +76,14 @@ def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def _manual_limiter(state: Services) -> RateLimiter:
-    limiter = state.extras.get("manual_limiter")
-    if limiter is None:
-        limiter = state.extras["manual_limiter"] = RateLimiter(state.config.playbooks.manual_rate_limit)
-    return limiter
-
-
 @bp.post("/api/perf-fix")
 def run_playbook() -> tuple[Response, int]:
-    state = services()
-    runner = current_runner(state)
-    retry = _manual_limiter(state).retry_after(request.remote_addr or "")
+    state = _state()
+    runner = state.runner
+    retry = state.manual_limiter.retry_after(request.remote_addr or "")
     if retry is not None:
         response = jsonify({"error": f"too many runs started from this address "
-                                     f"(playbooks.manual_rate_limit {state.config.playbooks.manual_rate_limit}); "
+                                     f"(playbooks.manual_rate_limit {runner.config.playbooks.manual_rate_limit}); "
                                      f"retry in {retry} s"})
         response.headers["Retry-After"] = str(retry)
         return response, 429
@@ -89,7 +103,7 @@ def run_playbook() -> tuple[Response, int]:
     if route is not None and (not isinstance(route, str) or len(route) > 256):
         return _bad(f"route: {route!r}: must be a route label (a string of at most 256 characters)")
     if not dry_run:
-        denied = state.authorize("execute")
+        denied = authorizer().refuse("execute")
         if denied is not None:
             return denied
         if playbook not in runner.config.playbooks.execute:
@@ -97,7 +111,7 @@ def run_playbook() -> tuple[Response, int]:
                         "(every other run is a dry run)", 403)
     trigger = {
         "type": "manual",
-        "token": token_name(state.config, request.headers.get("Authorization"), "execute"),
+        "token": authorizer().token_name("execute"),
         "client": request.remote_addr,
     }
     try:
@@ -116,7 +130,7 @@ def run_playbook() -> tuple[Response, int]:
 
 @bp.get("/api/perf-fix/runs")
 def list_runs() -> tuple[Response, int]:
-    runner = current_runner()
+    runner = _state().runner
     args = request.args
     try:
         limit = int(args.get("limit", "50"))
@@ -140,7 +154,7 @@ def list_runs() -> tuple[Response, int]:
 
 @bp.get("/api/perf-fix/runs/<run_id>")
 def get_run(run_id: str) -> tuple[Response, int]:
-    runner = current_runner()
+    runner = _state().runner
     run = runner.store.get(run_id, events=True) if _RUN_ID.match(run_id) else None
     if run is None:
         return _bad(f"no run {run_id!r}", 404)

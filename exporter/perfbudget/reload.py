@@ -1,0 +1,82 @@
+"""The whole configuration, validated together: the config file, its budgets and its playbooks.
+
+`perfbudget check` and `perfbudget serve` validate before they start; `POST /-/reload` validates the file
+again and applies it only when all of it is valid (load -> validate -> swap, nothing half-applied).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from .budgets.model import Budgets, load_budgets
+from .config import Config, ConfigError, load_config
+from .config.env import MASTER_PID_ENV
+from .metrics import Metrics
+from .playbooks.model import load_playbooks
+from .vitals import VITALS, bucket_edges
+
+Edges = Mapping[str, tuple[float, ...]]
+
+
+def histogram_edges(budgets: Budgets) -> dict[str, tuple[float, ...]]:
+    """Per vital, the histogram's bucket edges: the default grid, Google's thresholds and every budget target."""
+    targets = budgets.bucket_targets()
+    return {name: bucket_edges(vital, targets.get(name, ())) for name, vital in VITALS.items()}
+
+
+def validate_all(path: Path | None) -> tuple[Config | None, list[str]]:
+    """Config, budgets and playbooks: every error of every file, or the config when all are valid."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return None, exc.errors
+    errors: list[str] = []
+    try:
+        load_budgets(config.budgets_file)
+    except ConfigError as exc:
+        errors += exc.errors
+    try:
+        load_playbooks(config)
+    except ConfigError as exc:
+        errors += exc.errors
+    return config, errors
+
+
+class Reloader:
+    """`POST /-/reload`: validate the config file again and, when all of it is valid, apply it.
+
+    Under the production server, applying is SIGHUP to the master process, which restarts the workers
+    gracefully; the development server passes `swap`, which rebuilds its one app in place.
+    """
+
+    def __init__(self, config_file: Path | None, edges: Edges, metrics: Metrics,
+                 swap: Callable[[Config], None] | None = None) -> None:
+        self._config_file = config_file
+        self._edges = dict(edges)
+        self._metrics = metrics
+        self._swap = swap
+
+    def reload(self) -> list[str]:
+        """Every error, or an empty list once the new configuration is applied."""
+        config, errors = validate_all(self._config_file)
+        if config is None or errors:
+            self._metrics.config_reload_successful.set(0)
+            return errors
+        if histogram_edges(load_budgets(config.budgets_file)) != self._edges:
+            # Workers of one run must share bucket edges: samples with other `le` values would merge into
+            # histograms that no longer add up (in /metrics and in the summary's windows).
+            self._metrics.config_reload_successful.set(0)
+            return ["the budgets' targets change the histograms' bucket edges, which a reload cannot do: "
+                    "restart perfbudget to apply them"]
+        master = os.environ.get(MASTER_PID_ENV)
+        if master:
+            os.kill(int(master), signal.SIGHUP)
+        elif self._swap is not None:
+            self._swap(config)
+        self._metrics.config_reload_successful.set(1)
+        self._metrics.config_reload_timestamp.set(time.time())
+        return []
