@@ -1,4 +1,5 @@
-"""Playbooks: loading (`model`), alert matching (`matchers`), the audit log (`store`) and the runner."""
+"""Playbooks: loading (`model`), alert matching (`matchers`), the audit log (`records`, `store`) and the
+runner (`runner` over `execution`, `pool`, `verify` and `recovery`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from ..config.model import Config
 from ..metrics import Metrics
 from ..summary import SummaryService
 from .model import Playbooks, load_playbooks
-from .runner import LocalVerifier, PrometheusVerifier, Runner, Verifier
+from .runner import Runner
 from .store import Store, audit_path
+from .verify import LocalVerifier, PrometheusVerifier, Verifier
 
 __all__ = ["Playbooks", "Runner", "Store", "build_runner", "load_playbooks", "suggest_fix"]
 

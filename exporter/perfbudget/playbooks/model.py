@@ -22,6 +22,7 @@ from ..config.errors import ConfigError, format_validation_error
 from ..config.loader import read_yaml_mapping
 from ..config.model import Config
 from ..config.playbooks import Risk
+from .actions import KINDS
 from .matchers import Matcher, matches_all, parse_matcher
 
 RISKS: tuple[Risk, ...] = ("safe", "moderate", "high")
@@ -56,8 +57,6 @@ class Action(StrictModel):
     @field_validator("kind")
     @classmethod
     def _kind(cls, value: str) -> str:
-        from .actions import KINDS
-
         if value not in KINDS:
             known = ", ".join(sorted(KINDS)) or "(no action kinds are installed)"
             raise ValueError(f"is not one of {known}")
@@ -187,8 +186,6 @@ def _files(directory: Path) -> list[Path]:
 
 
 def _parse_params(source: str, spec: Playbook) -> tuple[tuple[BaseModel, ...], list[str]]:
-    from .actions import KINDS
-
     parsed: list[BaseModel] = []
     details: list[InitErrorDetails] = []
     for index, action in enumerate(spec.actions):

@@ -12,13 +12,11 @@ left behind by a dead process simply waits for the next worker.
 
 from __future__ import annotations
 
-import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,47 +24,25 @@ import orjson
 
 from ..config.model import Config
 from ..sqlite import prepare
-
-QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED, ROLLED_BACK = (
-    "queued", "running", "succeeded", "failed", "interrupted", "skipped", "rolled-back",
+from .owners import alive_at_start
+from .records import (
+    INTERRUPTED,
+    QUEUED,
+    RUNNING,
+    SCHEMA,
+    SKIPPED,
+    TERMINAL,
+    NewRun,
+    Run,
+    RunResult,
+    RunState,
+    new_run_id,
+    to_json_text,
 )
-TERMINAL = (SUCCEEDED, FAILED, INTERRUPTED, SKIPPED, ROLLED_BACK)
-DRY_RUN, EXECUTE = "dry-run", "execute"
+from .recovery import discard_leftovers
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS runs (
-        id TEXT PRIMARY KEY,
-        playbook TEXT NOT NULL,
-        mode TEXT NOT NULL,
-        state TEXT NOT NULL,
-        idem_key TEXT UNIQUE,
-        fingerprint TEXT,
-        starts_at TEXT,
-        alert_status TEXT,
-        resolved_at REAL,
-        trigger TEXT NOT NULL,
-        options TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        started_at REAL,
-        finished_at REAL,
-        owner TEXT,
-        message TEXT NOT NULL DEFAULT '',
-        result TEXT NOT NULL DEFAULT '{}',
-        deliveries INTEGER NOT NULL DEFAULT 1
-    )""",
-    "CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, created_at)",
-    "CREATE INDEX IF NOT EXISTS runs_by_alert ON runs (fingerprint, starts_at)",
-    "CREATE INDEX IF NOT EXISTS runs_by_playbook ON runs (playbook, fingerprint, created_at)",
-    "CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_at)",
-    """CREATE TABLE IF NOT EXISTS events (
-        run_id TEXT NOT NULL, ts REAL NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, ts)",
-    """CREATE TABLE IF NOT EXISTS resolved_alerts (
-        fingerprint TEXT NOT NULL, starts_at TEXT NOT NULL, ends_at TEXT, received_at REAL NOT NULL,
-        PRIMARY KEY (fingerprint, starts_at)
-    )""",
-)
+__all__ = ["SKIPPED", "TERMINAL", "ManualShareFull", "NewRun", "QueueFull", "Recorded", "Resolution", "Run", "Store",
+           "Submitted", "audit_path", "idempotency_key", "manual_share", "recover_interrupted"]
 
 
 class QueueFull(Exception):
@@ -87,62 +63,8 @@ def manual_share(queue_size: int) -> int:
     return max(1, queue_size // 2)
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def new_run_id() -> str:
-    """Sortable by creation time (milliseconds, hex) and unguessable (random suffix)."""
-    return f"{int(time.time() * 1000):011x}-{secrets.token_hex(5)}"
-
-
 def audit_path(config: Config) -> Path:
     return config.playbooks.audit_file or config.data_dir / "playbook-runs.sqlite"
-
-
-@dataclass
-class Run:
-    """One row of the audit log, JSON columns decoded."""
-
-    id: str
-    playbook: str
-    mode: str
-    state: str
-    idem_key: str | None
-    fingerprint: str | None
-    starts_at: str | None
-    alert_status: str | None
-    resolved_at: float | None
-    trigger: dict[str, Any]
-    options: dict[str, Any]
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    owner: str | None
-    message: str
-    result: dict[str, Any]
-    deliveries: int
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Run:
-        data = dict(row)
-        for key in ("trigger", "options", "result"):
-            data[key] = orjson.loads(data[key])
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class NewRun:
-    """A run to record. `idem_key` is None for runs started by hand (they are never duplicates)."""
-
-    playbook: str
-    mode: str
-    trigger: dict[str, Any]
-    options: dict[str, Any] = field(default_factory=dict)
-    idem_key: str | None = None
-    fingerprint: str | None = None
-    starts_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +83,9 @@ class Submitted:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Recorded:
+    """What recording one webhook delivery gave."""
+
     submitted: list[Submitted]
     # Firing alerts not started because the same alert (fingerprint, startsAt) was already resolved.
     already_resolved: int
@@ -179,7 +103,7 @@ class Store:
     def __init__(self, path: Path, busy_timeout: float = 5.0) -> None:
         self.path = path
         self._timeout = busy_timeout
-        prepare(path, _SCHEMA, timeout=busy_timeout)
+        prepare(path, SCHEMA, timeout=busy_timeout)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -207,20 +131,20 @@ class Store:
 
     @staticmethod
     def _event(db: sqlite3.Connection, run_id: str, event: str, **detail: Any) -> None:
-        db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, time.time(), event, _json(detail)))
+        db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, time.time(), event, to_json_text(detail)))
 
     @staticmethod
     def _get(db: sqlite3.Connection, run_id: str) -> Run | None:
         row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return Run.from_row(row) if row else None
 
-    def _insert(self, db: sqlite3.Connection, new: NewRun, state: str, message: str, now: float) -> Run:
+    def _insert(self, db: sqlite3.Connection, new: NewRun, state: RunState, message: str, now: float) -> Run:
         run_id = new_run_id()
         db.execute(
             "INSERT INTO runs (id, playbook, mode, state, idem_key, fingerprint, starts_at, alert_status, trigger, "
             "options, created_at, finished_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, new.playbook, new.mode, state, new.idem_key, new.fingerprint, new.starts_at,
-             "firing" if new.fingerprint else None, _json(new.trigger), _json(new.options), now,
+             "firing" if new.fingerprint else None, to_json_text(new.trigger), to_json_text(new.options), now,
              now if state in TERMINAL else None, message),
         )
         self._event(db, run_id, state, message=message, trigger=new.trigger.get("type"))
@@ -238,7 +162,7 @@ class Store:
         queue_size: int,
         cooldown_seconds: float,
         now: float | None = None,
-    ) -> Delivery:
+    ) -> Recorded:
         """One webhook delivery in one transaction: durable when this returns, nothing of it when it raises."""
         now = time.time() if now is None else now
         submitted: list[Submitted] = []
@@ -281,7 +205,7 @@ class Store:
                     raise QueueFull(f"{queued} runs are queued (playbooks.queue_size is {queue_size})")
                 queued += 1
                 submitted.append(Submitted(self._insert(db, new, QUEUED, "queued", now), False))
-        return Delivery(submitted, len(already_resolved), resolved_runs)
+        return Recorded(submitted, len(already_resolved), resolved_runs)
 
     @staticmethod
     def _cooldown(db: sqlite3.Connection, new: NewRun, cooldown: float, now: float) -> str | None:
@@ -332,28 +256,29 @@ class Store:
             self._event(db, row[0], RUNNING, owner=owner)
             return self._get(db, row[0])
 
-    def progress(self, run_id: str, result: dict[str, Any], message: str) -> None:
+    def progress(self, run_id: str, result: RunResult, message: str) -> None:
         """The result so far, written after every action so a crash loses at most the one in flight."""
         with self._transaction() as db:
-            db.execute("UPDATE runs SET result = ?, message = ? WHERE id = ?", (_json(result), message, run_id))
+            db.execute("UPDATE runs SET result = ?, message = ? WHERE id = ?",
+                       (to_json_text(result.to_json()), message, run_id))
 
-    def finish(self, run_id: str, state: str, message: str, result: dict[str, Any]) -> Run:
+    def finish(self, run_id: str, state: RunState, message: str, result: RunResult) -> Run:
         now = time.time()
         with self._transaction() as db:
             db.execute(
                 "UPDATE runs SET state = ?, message = ?, result = ?, finished_at = ? WHERE id = ?",
-                (state, message, _json(result), now, run_id),
+                (state, message, to_json_text(result.to_json()), now, run_id),
             )
             self._event(db, run_id, state, message=message)
             run = self._get(db, run_id)
         assert run is not None
         return run
 
-    def mark(self, run_id: str, state: str, message: str, result: dict[str, Any] | None = None) -> Run:
+    def mark(self, run_id: str, state: RunState, message: str, result: RunResult | None = None) -> Run:
         """A later state change of a finished run (rolled back), with its own event."""
         with self._transaction() as db:
             if result is not None:
-                db.execute("UPDATE runs SET result = ? WHERE id = ?", (_json(result), run_id))
+                db.execute("UPDATE runs SET result = ? WHERE id = ?", (to_json_text(result.to_json()), run_id))
             db.execute("UPDATE runs SET state = ?, message = ? WHERE id = ?", (state, message, run_id))
             self._event(db, run_id, state, message=message)
             run = self._get(db, run_id)
@@ -424,48 +349,11 @@ def recover_interrupted(config: Config) -> list[Run]:
     """At start, before any worker: runs left `running` by a crash are marked interrupted.
 
     Queued runs stay queued (they never started, so running them now is not a re-run) and the new
-    workers take them. Called by `perfbudget serve` once per start.
+    workers take them. Called by `perfbudget serve` once per start; old dry runs leave the log here too.
     """
-    from .actions.atomic import discard_temporaries
-
     store = Store(audit_path(config))
     store.prune(time.time() - config.playbooks.retention_days * 86400)
-    own = f"{os.getpid()}:"
-    # No worker exists yet, so every owner is dead except (in tests) this very process's live runners.
-    runs = store.interrupt_orphans(lambda owner: owner.startswith(own) and owner_alive(owner))
+    runs = store.interrupt_orphans(alive_at_start)
     for run in runs:
-        # A write cut short leaves its temporary file beside the target, where the site may serve it.
-        discard_temporaries(config.data_dir / "runs" / run.id)
+        discard_leftovers(config, run.id)
     return runs
-
-
-# Owners are "pid:token"; the token tells apart several runners in one process (tests, the dev reloader).
-_LIVE_TOKENS: set[str] = set()
-
-
-def new_owner() -> str:
-    token = secrets.token_hex(4)
-    _LIVE_TOKENS.add(token)
-    return f"{os.getpid()}:{token}"
-
-
-def release_owner(owner: str) -> None:
-    _LIVE_TOKENS.discard(owner.partition(":")[2])
-
-
-def owner_alive(owner: str) -> bool:
-    """Whether the process (and, in this process, the runner) that claimed a run still exists."""
-    pid_text, _, token = owner.partition(":")
-    try:
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return token in _LIVE_TOKENS
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True

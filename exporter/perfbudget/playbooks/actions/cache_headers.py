@@ -16,7 +16,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from . import atomic
+from .atomic import new_manifest
+from .atomic import rollback as undo_writes
 from .base import ActionContext, ActionOutcome, ActionParams
 from .paths import allowed_dirs, display, output_dir, roots, walk
 
@@ -161,7 +162,7 @@ class CacheHeadersAction:
             )
             return outcome
         where = output_dir(ctx, params.output_dir, self.name)
-        manifest = atomic.new_manifest(ctx, self.name)
+        manifest = new_manifest(ctx, self.name)
         written = {str(where / name): manifest.put(where / name, text.encode()) for name, text in snippets.items()}
         outcome.details["written"] = written
         outcome.summary += f"; snippets in {where}"
@@ -169,7 +170,7 @@ class CacheHeadersAction:
         return outcome
 
     def rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
-        return atomic.rollback(ctx, manifest)
+        return undo_writes(ctx, manifest)
 
 
 KIND = CacheHeadersAction()

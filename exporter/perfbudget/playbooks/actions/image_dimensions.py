@@ -20,7 +20,8 @@ from urllib.parse import unquote, urlsplit
 from PIL import Image
 from pydantic import Field
 
-from . import atomic
+from .atomic import new_manifest
+from .atomic import rollback as undo_writes
 from .base import ActionContext, ActionOutcome, ActionParams, PathRefused, alert_route
 from .paths import allowed_dirs, display, inside, roots, walk
 
@@ -189,7 +190,7 @@ class ImageDimensionsAction:
     def _outcome(self, ctx: ActionContext, params: ImageDimensionsParams, verb: str) -> ActionOutcome:
         dirs = allowed_dirs(ctx)
         patches, errors = _scan(ctx, params)
-        manifest = atomic.new_manifest(ctx, self.name)
+        manifest = new_manifest(ctx, self.name)
         changes: list[dict[str, Any]] = []
         for page, old, new, imgs in patches:
             if verb == "patched":
@@ -219,7 +220,7 @@ class ImageDimensionsAction:
         return self._outcome(ctx, params, "patched")
 
     def rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
-        return atomic.rollback(ctx, manifest)
+        return undo_writes(ctx, manifest)
 
 
 KIND = ImageDimensionsAction()

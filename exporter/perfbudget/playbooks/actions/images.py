@@ -20,7 +20,8 @@ from typing import Annotated, Any, Literal
 from PIL import Image, ImageOps
 from pydantic import Field, field_validator
 
-from . import atomic
+from .atomic import new_manifest
+from .atomic import rollback as undo_writes
 from .base import ActionContext, ActionOutcome, ActionParams, alert_route
 from .paths import allowed_dirs, display, roots, url_to_file, walk
 
@@ -317,7 +318,7 @@ class ImagesAction:
     def apply(self, ctx: ActionContext, params: ImagesParams) -> ActionOutcome:
         dirs = allowed_dirs(ctx)
         jobs, errors, notes = _plan(ctx, params)
-        manifest = atomic.new_manifest(ctx, self.name)
+        manifest = new_manifest(ctx, self.name)
         changes: list[dict[str, Any]] = []
         before = after = written = 0
         for encoded in _run(ctx, jobs, params, "written"):
@@ -350,7 +351,7 @@ class ImagesAction:
         return ActionOutcome(summary, changes, before, after, errors, details, manifest.to_json())
 
     def rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
-        return atomic.rollback(ctx, manifest)
+        return undo_writes(ctx, manifest)
 
 
 KIND = ImagesAction()

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from . import atomic
+from .atomic import new_manifest
+from .atomic import rollback as undo_writes
 from .base import ActionContext, ActionOutcome, ActionParams, alert_route
 from .paths import output_dir, url_to_file
 
@@ -91,7 +92,7 @@ class PreloadAction:
         path = output_dir(ctx, params.output_dir, self.name) / SNIPPET_NAME
         if not count:
             return ActionOutcome("no LCP image qualifies for a preload: nothing written", changes)
-        manifest = atomic.new_manifest(ctx, self.name)
+        manifest = new_manifest(ctx, self.name)
         done = manifest.put(path, snippet.encode())
         return ActionOutcome(
             f"{count} preload hint(s) {done if done != 'unchanged' else 'already'} in {path}",
@@ -101,7 +102,7 @@ class PreloadAction:
         )
 
     def rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
-        return atomic.rollback(ctx, manifest)
+        return undo_writes(ctx, manifest)
 
 
 KIND = PreloadAction()

@@ -1,0 +1,78 @@
+"""The worker pool: `playbooks.worker_threads` threads taking queued runs from the audit log.
+
+The audit log is the queue every process shares, so a worker also takes runs another process queued, and
+the first worker of each process marks the runs of dead processes interrupted as it polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .execution import Executor
+from .owners import new_owner, owner_alive, release_owner
+from .records import INTERRUPTED
+from .recovery import discard_leftovers
+
+log = logging.getLogger(__name__)
+
+
+class WorkerPool:
+    """Threads claiming runs for `executor`; `wake` after queueing one so it starts without waiting a poll."""
+
+    def __init__(self, executor: Executor, poll_seconds: float = 1.0) -> None:
+        self._executor = executor
+        self._poll = poll_seconds
+        self.owner = new_owner()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start `playbooks.worker_threads` workers; they also take runs other processes queued."""
+        if self._threads:
+            return
+        self._stop.clear()
+        if not owner_alive(self.owner):  # started again after close()
+            self.owner = new_owner()
+        for index in range(self._executor.config.playbooks.worker_threads):
+            thread = threading.Thread(target=self._work, args=(index,), name=f"perfbudget-runner-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop taking runs; wait up to `timeout` for runs in flight (one still running then is interrupted
+        at the next start or by another process's workers)."""
+        self._stop.set()
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if not any(thread.is_alive() for thread in self._threads):
+            release_owner(self.owner)
+        self._threads.clear()
+
+    def _work(self, index: int) -> None:
+        store = self._executor.store
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                if index == 0:
+                    self._reap()
+                while not self._stop.is_set():
+                    run = store.claim(self.owner, self._executor.config.playbooks.max_concurrent_per_playbook)
+                    if run is None:
+                        break
+                    self._executor.execute(run)
+            except Exception:  # a locked database or a bug in one run must not kill the worker
+                log.exception("playbook worker %d", index)
+            self._wake.wait(self._poll)
+
+    def _reap(self) -> None:
+        for run in self._executor.store.interrupt_orphans(owner_alive):
+            discard_leftovers(self._executor.config, run.id)
+            self._executor.count(run.playbook, run.mode, INTERRUPTED)
