@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from perfbudget.beacons import BeaconError, Rejection, Report, parse_body, validate
+from perfbudget.beacons import REJECT_REASONS, BeaconError, Rejection, Report, decode, parse, validate
 
 GOOD: dict[str, Any] = {"name": "LCP", "value": 2300, "delta": 2300, "id": "v6-1-1", "rating": "good",
                         "navigationType": "navigate", "pageUrl": "https://shop.test/products/1?x=1"}
@@ -56,9 +56,22 @@ def test_a_bad_report_is_rejected_with_its_reason_and_exact_error(item: Any, rea
     assert (result.reason, result.error) == (reason, error)
 
 
-def test_parse_body_takes_one_object_or_an_array() -> None:
-    assert parse_body(b'{"name":"LCP"}', 10) == [{"name": "LCP"}]
-    assert parse_body(b'[{"a":1},{"b":2}]', 10) == [{"a": 1}, {"b": 2}]
+def test_decode_takes_one_object_or_an_array() -> None:
+    assert decode(b'{"name":"LCP"}', 10) == [{"name": "LCP"}]
+    assert decode(b'[{"a":1},{"b":2}]', 10) == [{"a": 1}, {"b": 2}]
+
+
+def test_parse_keeps_the_good_reports_beside_the_bad_ones_in_order() -> None:
+    body = b'[{"name":"LCP","value":2300,"id":"a"},{"name":"FID","value":1,"id":"b"},42,' \
+           b'{"name":"CLS","value":0.05,"id":"c"}]'
+    reports, rejections = parse(body, 10)
+    assert [(r.vital.name, r.id) for r in reports] == [("LCP", "a"), ("CLS", "c")]
+    assert [(r.index, r.reason) for r in rejections] == [(1, "fid_retired"), (2, "not_an_object")]
+
+
+def test_every_reason_a_rejection_can_carry_is_a_declared_label_value() -> None:
+    assert len(set(REJECT_REASONS)) == len(REJECT_REASONS) == 11
+    assert {"fid_retired", "invalid_json", "origin_not_allowed", "rate_limited"} <= set(REJECT_REASONS)
 
 
 @pytest.mark.parametrize(
@@ -76,18 +89,18 @@ def test_parse_body_takes_one_object_or_an_array() -> None:
 )
 def test_an_unusable_body_is_refused_whole(body: bytes, reason: str, message: str) -> None:
     with pytest.raises(BeaconError, match=message) as info:
-        parse_body(body, 2)
+        parse(body, 2)
     assert info.value.reason == reason
 
 
 def test_a_number_beyond_double_range_makes_the_body_invalid_json() -> None:
     with pytest.raises(BeaconError, match="number is infinity when parsed as double") as info:
-        parse_body(b'[{"name":"LCP","value":1e400,"id":"a"}]', 10)
+        parse(b'[{"name":"LCP","value":1e400,"id":"a"}]', 10)
     assert info.value.reason == "invalid_json"
 
 
 def test_huge_finite_numbers_parse_but_are_rejected_as_out_of_range() -> None:
     body = b'[{"name":"LCP","value":1e308,"id":"a"},{"name":"INP","value":123456789012345678901234567890,"id":"b"}]'
-    items = parse_body(body, 10)
-    results = [validate(i, item) for i, item in enumerate(items)]
-    assert [r.reason for r in results if isinstance(r, Rejection)] == ["value_out_of_range", "value_out_of_range"]
+    reports, rejections = parse(body, 10)
+    assert not reports
+    assert [r.reason for r in rejections] == ["value_out_of_range", "value_out_of_range"]

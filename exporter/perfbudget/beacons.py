@@ -1,19 +1,38 @@
 """Parse and validate a beacon body into reports. No Flask, no Prometheus: the hot path's first stage.
 
-A beacon is one web-vitals Metric object or an array of them. Each element is validated on its own, so a
-malformed report never drops the good ones beside it; the rejected ones come back with their index, a
-reason (a bounded label value) and a sentence saying what was wrong.
+A beacon is one web-vitals Metric object or an array of them. `parse(body)` decodes it once and validates
+each element on its own, so a malformed report never drops the good ones beside it; the rejected ones come
+back with their index, a reason (a bounded label value) and a sentence saying what was wrong.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
-from .vitals import RETIRED, VITALS, Vital
+from .vitals import VITALS, Vital
+
+#: Why a report (or a whole beacon) was refused: the only values `perfbudget_reports_rejected_total`'s
+#: `reason` label takes, each exposed from the start.
+RejectReason = Literal[
+    "invalid_json",
+    "body_too_large",
+    "batch_too_large",
+    "not_an_object",
+    "unknown_metric",
+    "fid_retired",
+    "missing_id",
+    "invalid_value",
+    "value_out_of_range",
+    "origin_not_allowed",
+    "rate_limited",
+]
+REJECT_REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
+#: Metric names web-vitals clients still send that perfbudget refuses, each with its own reason.
+RETIRED: dict[str, RejectReason] = {"FID": "fid_retired"}
 
 MAX_ID_LENGTH = 128
 MAX_URL_LENGTH = 2048
@@ -24,7 +43,7 @@ _DEVICE_HINTS = {"phone": "phone", "mobile": "phone", "tablet": "tablet", "deskt
 class BeaconError(ValueError):
     """The whole body is unusable (not JSON, empty, too many reports)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: RejectReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -43,14 +62,27 @@ class Report:
 @dataclass(slots=True)
 class Rejection:
     index: int
-    reason: str
+    reason: RejectReason
     error: str
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "reason": self.reason, "error": self.error}
 
 
-def parse_body(body: bytes, max_batch: int) -> list[Any]:
+def parse(body: bytes, max_batch: int) -> tuple[list[Report], list[Rejection]]:
+    """A beacon body -> (the valid reports, the rejected ones); BeaconError when the whole body is unusable."""
+    reports: list[Report] = []
+    rejections: list[Rejection] = []
+    for index, item in enumerate(decode(body, max_batch)):
+        checked = validate(index, item)
+        if isinstance(checked, Report):
+            reports.append(checked)
+        else:
+            rejections.append(checked)
+    return reports, rejections
+
+
+def decode(body: bytes, max_batch: int) -> list[Any]:
     """JSON whatever the content type; NaN/Infinity literals, bad UTF-8 and deep nesting are invalid JSON."""
     try:
         data = orjson.loads(body)
@@ -72,8 +104,8 @@ def validate(index: int, item: Any) -> Report | Rejection:
     vital = VITALS.get(name) if isinstance(name, str) else None
     if vital is None:
         if isinstance(name, str) and name in RETIRED:
-            return Rejection(index, RETIRED[name], f"report {index}: {name} is retired (web-vitals v5 removed it); "
-                             "send INP instead")
+            return Rejection(index, RETIRED[name], f"report {index}: {name} is retired (web-vitals v5 "
+                             "removed it); send INP instead")
         return Rejection(index, "unknown_metric", f"report {index}: name {_show(name)} is not one of {_KNOWN}")
     value: Any = item.get("value")
     if type(value) not in (int, float):  # bool is an int subclass: refuse it explicitly

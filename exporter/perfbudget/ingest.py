@@ -1,4 +1,4 @@
-"""The hot path: validated beacon items -> dedup -> route and device -> Prometheus (+ OTLP, + attribution).
+"""The hot path: validated reports -> dedup -> route and device -> Prometheus (+ OTLP, + attribution).
 
 It runs for every page view of every user, so everything that can be decided once is decided in
 `__init__`: label children are cached per label set, routes are matched by one compiled regex and cached,
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .beacons import Rejection, Report, validate
+from .beacons import Report
 from .dedup import SeenTable, fingerprint
 from .devices import device_class
 from .metrics import Metrics, histogram_observer
@@ -36,7 +36,6 @@ class AttributionSink(Protocol):
 class IngestResult:
     accepted: int = 0
     duplicates: int = 0
-    rejected: list[Rejection] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
 
 
@@ -67,24 +66,10 @@ class Ingestor:
         self._nav_label = navigation_type_label
         self._observers: dict[tuple[str, ...], Callable[[float], None]] = {}
         self._duplicate = {name: metrics.reports_duplicate.labels(name) for name in metrics.vitals}
-        self._rejected: dict[str, Any] = {}
 
-    def count_rejection(self, reason: str, amount: int = 1) -> None:
-        child = self._rejected.get(reason)
-        if child is None:
-            child = self._rejected[reason] = self._metrics.reports_rejected.labels(reason)
-        child.inc(amount)
-
-    def ingest(self, items: list[Any], client: Client) -> IngestResult:
+    def record(self, reports: list[Report], client: Client) -> IngestResult:
+        """Observe each report not seen before (one value per (id, name), across workers)."""
         result = IngestResult()
-        reports: list[Report] = []
-        for index, item in enumerate(items):
-            checked = validate(index, item)
-            if isinstance(checked, Report):
-                reports.append(checked)
-            else:
-                result.rejected.append(checked)
-                self.count_rejection(checked.reason)
         if not reports:
             return result
         fresh = self._seen.first_sightings([fingerprint(r.id, r.vital.name) for r in reports])

@@ -18,26 +18,11 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import __version__
+from .beacons import REJECT_REASONS
 from .config.env import MULTIPROC_ENV
 from .vitals import VITALS
 
 SIZE_BUCKETS = (64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
-
-#: Rejection reasons, the only values the `reason` label takes (bounded by construction).
-REJECT_REASONS = (
-    "invalid_json",
-    "body_too_large",
-    "batch_too_large",
-    "not_an_object",
-    "unknown_metric",
-    "fid_retired",
-    "missing_id",
-    "invalid_value",
-    "value_out_of_range",
-    "origin_not_allowed",
-    "rate_limited",
-)
-
 
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
@@ -85,6 +70,8 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        for reason in REJECT_REASONS:  # every reason at 0 from the start: rate() needs the first sample
+            self.reports_rejected.labels(reason)
         self.reports_duplicate = Counter(
             "perfbudget_reports_duplicate_total",
             "Reports for an (id, metric) pair already observed: later updates and repeats, not observed again.",
@@ -189,8 +176,6 @@ class _Derived:
         self._source = source
 
     def collect(self) -> Iterator[Metric]:
-        from .vitals import VITALS
-
         names = {vital.metric: vital.name for vital in VITALS.values()}
         accepted = dict.fromkeys(names.values(), 0.0)
         for family in self._source.collect():

@@ -67,10 +67,6 @@ VITALS: dict[str, Vital] = {
     )
 }
 
-#: Metric names web-vitals clients send that perfbudget refuses, each with its own rejection reason.
-RETIRED = {"FID": "fid_retired"}
-
-
 def bucket_edges(vital: Vital, extra: Iterable[float] = ()) -> tuple[float, ...]:
     """The histogram's upper bounds: the grid, both thresholds and every budget target, sorted, unique."""
     edges = {*vital.grid, vital.good, vital.poor, *extra}

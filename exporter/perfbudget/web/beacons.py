@@ -1,8 +1,9 @@
 """`POST /api/web-vitals` as a plain WSGI callable, dispatched in front of the Flask app.
 
 This is the one endpoint hit on every page view, so it skips Flask's request machinery (which cost two
-thirds of the throughput in our measurements, DESIGN.md) and does only: origin check, rate limit, bounded
-body read, parse, ingest, a small JSON answer. Every other path and method falls through to Flask.
+thirds of the throughput in benchmarks/ingest.py) and does only: origin check, rate limit, bounded body
+read, parse, record, a small JSON answer. Every other path and method falls through to Flask. Every refusal,
+of a whole beacon or of one report in it, is counted here, by reason.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 from limits import RateLimitItem, parse_many, storage, strategies
 
-from ..beacons import BeaconError, parse_body
+from ..beacons import REJECT_REASONS, BeaconError, parse
 from ..config.model import Config
 from ..ingest import Client, Ingestor
 from ..metrics import Metrics
@@ -69,6 +70,7 @@ class BeaconEndpoint:
         self._proxy_hops = config.server.trusted_proxy_hops
         self._size = metrics.beacon_size
         self._codes = {code: metrics.beacon_requests.labels(str(code)) for code in _STATUS}
+        self._rejected = {reason: metrics.reports_rejected.labels(reason) for reason in REJECT_REASONS}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
@@ -86,39 +88,41 @@ class BeaconEndpoint:
         origin = environ.get("HTTP_ORIGIN")
         cors = self._cors_headers(origin)
         if cors is None:
-            self._ingestor.count_rejection("origin_not_allowed")
+            self._rejected["origin_not_allowed"].inc()
             return self._answer(start_response, 403, {"ok": False, "error": f"origin {origin!r} is not allowed"})
         retry = self._limiter.retry_after(self._client_address(environ))
         if retry is not None:
-            self._ingestor.count_rejection("rate_limited")
+            self._rejected["rate_limited"].inc()
             return self._answer(
                 start_response, 429, {"ok": False, "error": f"rate limit exceeded; retry in {retry} s"},
                 [*cors, ("Retry-After", str(retry))],
             )
         body = self._read_body(environ)
         if body is None:
-            self._ingestor.count_rejection("body_too_large")
+            self._rejected["body_too_large"].inc()
             return self._answer(
                 start_response, 413, {"ok": False, "error": f"body is over the limit of {self._max_body} bytes"}, cors
             )
         self._size.observe(len(body))
         try:
-            items = parse_body(body, self._max_batch)
+            reports, rejections = parse(body, self._max_batch)
         except BeaconError as exc:
-            self._ingestor.count_rejection(exc.reason)
+            self._rejected[exc.reason].inc()
             return self._answer(start_response, 400, {"ok": False, "error": str(exc)}, cors)
+        for rejection in rejections:
+            self._rejected[rejection.reason].inc()
         client = Client(
             referer=environ.get("HTTP_REFERER"),
             user_agent=environ.get("HTTP_USER_AGENT"),
             ch_ua_mobile=environ.get("HTTP_SEC_CH_UA_MOBILE"),
         )
-        result = self._ingestor.ingest(items, client)
+        result = self._ingestor.record(reports, client)
         ok = result.accepted > 0 or result.duplicates > 0
         payload = {
             "ok": ok,
             "received": result.accepted,
             "duplicates": result.duplicates,
-            "rejected": [r.to_json() for r in result.rejected],
+            "rejected": [r.to_json() for r in rejections],
             "alerts": result.alerts,
         }
         return self._answer(start_response, 200 if ok else 400, payload, cors)
