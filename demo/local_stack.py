@@ -36,8 +36,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PORTS = {"prometheus": 9090, "alertmanager": 9093, "exporter": 9478, "demo": 8080}
-# The exporter's environment overrides (DESIGN.md) for what this script sets in the exporter's config: an
-# inherited PERFBUDGET_LISTEN_ADDRESS would move the exporter away from the port Prometheus scrapes.
+# The exporter's environment overrides (the README's configuration section) for what this script sets in
+# the exporter's config: an inherited PERFBUDGET_LISTEN_ADDRESS would move the exporter away from the port
+# Prometheus scrapes.
 _STACK_OWNED_ENV = ("PERFBUDGET_CONFIG", "PERFBUDGET_LISTEN_ADDRESS", "PERFBUDGET_DATA_DIR",
                     "PERFBUDGET_SITE_ROOT", "PERFBUDGET_BUDGETS")
 

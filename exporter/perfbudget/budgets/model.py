@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from ..config.base import StrictModel
+from ..config.env import CPU_ENV, ERROR_RATE_ENV, MEMORY_ENV, RESPONSE_TIME_ENV
 from ..config.errors import ConfigError, format_validation_error
 from ..config.loader import read_yaml_mapping, set_path
 from ..vitals import VITALS
@@ -26,13 +27,12 @@ from ..vitals import VITALS
 Severity = Literal["info", "warning", "critical"]
 Device = Literal["phone", "tablet", "desktop", "unknown"]
 
-BUDGETS_ENV = "PERFBUDGET_BUDGETS"
 # Environment override -> (key path in the file, how to read the variable).
 ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], str]] = {
-    "ALERT_THRESHOLD_RESPONSE_TIME": (("service", "latency", "target"), "milliseconds"),
-    "ALERT_THRESHOLD_ERROR_RATE": (("service", "error_rate", "target"), "percent"),
-    "ALERT_THRESHOLD_CPU": (("resources", "cpu_percent"), "percent"),
-    "ALERT_THRESHOLD_MEMORY": (("resources", "memory_percent"), "percent"),
+    RESPONSE_TIME_ENV: (("service", "latency", "target"), "milliseconds"),
+    ERROR_RATE_ENV: (("service", "error_rate", "target"), "percent"),
+    CPU_ENV: (("resources", "cpu_percent"), "percent"),
+    MEMORY_ENV: (("resources", "memory_percent"), "percent"),
 }
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)$")

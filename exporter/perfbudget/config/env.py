@@ -29,6 +29,12 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     BUDGETS_ENV: ("budgets_file",),
 }
 
+# The monitoring guide's service thresholds, over the budgets file's service and resource targets.
+RESPONSE_TIME_ENV = "ALERT_THRESHOLD_RESPONSE_TIME"  # milliseconds
+ERROR_RATE_ENV = "ALERT_THRESHOLD_ERROR_RATE"  # percent
+CPU_ENV = "ALERT_THRESHOLD_CPU"  # percent
+MEMORY_ENV = "ALERT_THRESHOLD_MEMORY"  # percent
+
 # Set by `perfbudget serve` for its workers, never by users.
 #: The server's master process: a reload is SIGHUP to it.
 MASTER_PID_ENV = "PERFBUDGET_MASTER_PID"

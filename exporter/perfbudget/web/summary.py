@@ -1,4 +1,4 @@
-"""`GET /api/web-vitals`: the current state per vital over a window (the seed's contract, DESIGN.md)."""
+"""`GET /api/web-vitals`: the current state per vital over a window (the contract in the README's API section)."""
 
 from __future__ import annotations
 
