@@ -162,7 +162,8 @@ def test_the_standard_switches_turn_it_off(env: dict[str, str]) -> None:
         ("otlp:\n  histogram: native\n", "otlp.histogram: 'native': must be one of explicit, exponential"),
         ("otlp:\n  shutdown_timeout_seconds: 120\n",
          "otlp.shutdown_timeout_seconds: 120: must be <= 60"),
-        ("otlp:\n  endpoint_url: http://c:4317\n", "otlp.endpoint_url: 'http://c:4317': unknown key (did you mean endpoint?)"),
+        ("otlp:\n  endpoint_url: http://c:4317\n",
+         "otlp.endpoint_url: 'http://c:4317': unknown key (did you mean endpoint?)"),
     ],
 )
 def test_an_invalid_otlp_section_is_refused_with_its_path(tmp_path: Path, text: str, error: str) -> None:
