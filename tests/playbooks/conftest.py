@@ -1,8 +1,7 @@
 """Fixtures for the playbook tests: a recording test-only action kind, a playbook directory, the app.
 
-The kinds are registered in the one `KINDS` table with `monkeypatch.setitem`, so every test gets them and
-the table is restored afterwards. Bundled playbooks whose kinds are not installed yet get a permissive
-stand-in here; `test_bundled_playbooks_load_with_the_real_kinds` checks them against the real ones.
+The kind is registered in the one `KINDS` table with `monkeypatch.setitem`, so every test gets it and the
+table is restored afterwards.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ from flask.testing import FlaskClient
 from pydantic import BaseModel, ConfigDict, Field
 
 from perfbudget.playbooks.actions import KINDS, ActionContext, ActionError, ActionOutcome
-from perfbudget.playbooks.model import bundled_directory
+from perfbudget.playbooks.records import TERMINAL, Run
 from perfbudget.playbooks.runner import Runner
-from perfbudget.playbooks.store import TERMINAL, Run
 from perfbudget.web.perffix import playbook_runner
 
 TOKEN = "t0ken-for-the-tests-0123456789"
@@ -80,40 +78,10 @@ class EchoKind:
         return ActionOutcome(summary=f"removed {manifest['file']}")
 
 
-class _AnyParams(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-
-class _StandIn:
-    Params = _AnyParams
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def preview(self, ctx: ActionContext, params: Any) -> ActionOutcome:
-        return ActionOutcome(summary=f"{self.name}: stand-in preview")
-
-    def apply(self, ctx: ActionContext, params: Any) -> ActionOutcome:
-        return ActionOutcome(summary=f"{self.name}: stand-in apply")
-
-    def rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:
-        return ActionOutcome(summary=f"{self.name}: stand-in rollback")
-
-
-def bundled_kinds() -> set[str]:
-    names = set()
-    for path in bundled_directory().glob("*.yaml"):
-        for action in yaml.safe_load(path.read_text()).get("actions", []):
-            names.add(action.get("kind"))
-    return names
-
-
 @pytest.fixture
 def echo(monkeypatch: pytest.MonkeyPatch) -> EchoKind:
     kind = EchoKind()
     monkeypatch.setitem(KINDS, kind.name, kind)
-    for name in bundled_kinds() - set(KINDS):
-        monkeypatch.setitem(KINDS, name, _StandIn(name))
     return kind
 
 

@@ -1,15 +1,79 @@
-"""The webhook's decisions: which mode an alert runs in, and the cooldown between runs for one alert."""
+"""The webhook's decisions (`playbooks/alerts.py`): the payload, which playbooks and mode an alert starts,
+resolution, the cooldown between runs for one alert. HTTP, auth and status codes are in test_webhook."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import pytest
 from flask import Flask
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
+from perfbudget.config import Config
 from perfbudget.metrics import scrape_registry
+from perfbudget.playbooks import build_runner, load_playbooks
+from perfbudget.playbooks.alerts import PayloadError, mode_for_alert, parse_payload, receive
+from perfbudget.playbooks.runner import Runner
 
 from .conftest import BEARER, EchoKind, alert, payload, post
+
+
+@pytest.fixture
+def runner(make_config: Callable[..., Config], echo: EchoKind, book_dir: Path) -> Runner:
+    """A runner whose workers never start: what a delivery records stays as it was recorded."""
+    config = make_config(playbooks={"directory": str(book_dir), "cooldown_seconds": 0})
+    return build_runner(config, load_playbooks(config))
+
+
+def _parse(body: dict[str, Any]) -> Any:
+    return parse_payload(json.dumps(body).encode())
+
+
+def test_an_alert_runs_a_playbook_in_execute_mode_only_with_execute_on_alert_and_the_allowlist(
+    make_config: Callable[..., Config],
+) -> None:
+    assert mode_for_alert(make_config(playbooks={"execute_on_alert": True}), "test-images") == "dry-run"
+    assert mode_for_alert(make_config(), "test-images") == "dry-run"
+    both = make_config(playbooks={"execute_on_alert": True, "execute": ["optimize-images"]})
+    assert mode_for_alert(both, "optimize-images") == "execute"
+
+
+def test_a_delivery_queues_one_run_per_matching_playbook_and_counts_what_it_started_nothing_for(
+    runner: Runner,
+) -> None:
+    registry = CollectorRegistry()
+    received = Counter("received", "alerts", ["status"], registry=registry)
+    body = payload(alert(), alert(fingerprint="other", metric="certificate", alertname="CertificateExpiresSoon"),
+                   alert(status="resolved", fingerprint="gone"))
+    delivery = receive(runner, _parse(body), "10.0.0.7", received)
+    assert delivery.alerts == 3 and delivery.unmatched == 1 and delivery.resolved_runs == 0
+    assert {item.run.playbook for item in delivery.submitted} == {
+        "optimize-images", "render-blocking-resources", "test-images"}
+    assert {(item.run.state, item.run.mode, item.duplicate) for item in delivery.submitted} == {
+        ("queued", "dry-run", False)}
+    trigger = delivery.submitted[0].run.trigger
+    assert trigger["type"] == "alert" and trigger["client"] == "10.0.0.7" and trigger["fingerprint"] == "fp1"
+    assert registry.get_sample_value("received_total", {"status": "firing"}) == 2
+    assert registry.get_sample_value("received_total", {"status": "resolved"}) == 1
+    again = receive(runner, _parse(body), "10.0.0.7")
+    assert [item.run.id for item in again.submitted] == [item.run.id for item in delivery.submitted]
+    assert all(item.duplicate for item in again.submitted)
+
+
+def test_a_resolved_alert_marks_the_runs_it_started_resolved(runner: Runner) -> None:
+    started = receive(runner, _parse(payload()), None)
+    ended = receive(runner, _parse(payload(alert(status="resolved"))), None)
+    assert ended.submitted == [] and ended.resolved_runs == len(started.submitted) == 3
+
+
+def test_a_malformed_payload_lists_every_problem() -> None:
+    with pytest.raises(PayloadError) as caught:
+        _parse(payload(version="3", truncatedAlerts=-1))
+    assert caught.value.errors == ["payload: version: '3': only Alertmanager webhook payload version 4 is supported",
+                                   "payload: truncatedAlerts: -1: must be >= 0"]
 
 
 def test_an_alert_executes_only_with_execute_on_alert_and_the_allowlist(

@@ -12,6 +12,7 @@ from perfbudget.config import Config
 from perfbudget.playbooks import build_runner, load_playbooks
 from perfbudget.playbooks.records import Measurement, Verification
 from perfbudget.playbooks.verify import PrometheusVerifier
+from perfbudget.web.runs import run_json
 
 from .conftest import BEARER, EchoKind, get, post, runner_of, wait_run
 
@@ -34,7 +35,7 @@ def test_verification_compares_the_vital_before_and_after_an_execute(
     run = runner.submit_manual("test-images", execute=True, auto_approve=True, trigger={"type": "cli"},
                                route="/cart")
     done = runner.run_now(run.id)
-    verification = runner.to_json(done)["verification"]
+    verification = run_json(runner, done)["verification"]
     assert verification["metric"] == "LCP" and verification["route"] == "/cart"
     assert verification["before"]["p75"] == 3.2 and verification["after"]["p75"] == 2.4
     assert verification["change"] == -0.25 and verification["verdict"] == "improved"
@@ -101,7 +102,7 @@ def test_the_console_lists_runs_without_measuring_each_one(pb_app: Callable[...,
     run_id = post(client, "/api/perf-fix", {"playbookId": "test-images", "dryRun": False}, headers=BEARER).json["id"]
     run = wait_run(runner, run_id)
     assert verifier.calls == 1  # the "before", measured when the execute started
-    assert runner.to_json(run, verify=False)["verification"]["before"]["p75"] == 3.0
+    assert run_json(runner, run, verify=False)["verification"]["before"]["p75"] == 3.0
     assert client.get("/").status_code == 200
     assert verifier.calls == 1
     assert get(client, f"/api/perf-fix/runs/{run_id}").json["verification"]["after"]["p75"] == 3.0
@@ -118,6 +119,6 @@ def test_a_data_source_that_fails_after_the_run_leaves_the_run_readable(
     done = runner.run_now(runner.submit_manual("test-images", execute=True, auto_approve=True,
                                                trigger={"type": "cli"}).id)
     runner.verifier = _BrokenVerifier()
-    verification = runner.to_json(done)["verification"]
+    verification = run_json(runner, done)["verification"]
     assert verification["before"]["p75"] == 3.2 and verification["verdict"] == "verification unavailable"
     assert verification["after"]["error"] == "verification unavailable: RuntimeError: database is locked"

@@ -15,6 +15,7 @@ from ..config import Config, ConfigError, load_config
 from ..playbooks import build_runner
 from ..playbooks.actions import ActionError
 from ..playbooks.model import Playbooks, load_playbooks
+from ..web.runs import run_json
 from ._common import add_config_flag, config_path, print_errors, progress
 
 
@@ -113,7 +114,7 @@ def run_command(args: argparse.Namespace) -> int:
     except ActionError as exc:
         print(f"perfbudget playbooks run: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(runner.to_json(run), indent=2))
+    print(json.dumps(run_json(runner, run), indent=2))
     return 0 if run.state == "succeeded" else 1
 
 
@@ -128,5 +129,5 @@ def rollback_command(args: argparse.Namespace) -> int:
     except ActionError as exc:
         print(f"perfbudget playbooks rollback: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(runner.to_json(run), indent=2))
+    print(json.dumps(run_json(runner, run), indent=2))
     return 0 if run.state == "rolled-back" else 1

@@ -14,7 +14,7 @@ from .actions import ActionError
 from .execution import Attribution, Executor, Progress
 from .model import Playbooks
 from .pool import WorkerPool
-from .records import DRY_RUN, EXECUTE, Mode, NewRun, Run, RunOptions, Verification, iso
+from .records import DRY_RUN, EXECUTE, Mode, NewRun, Run, RunOptions, Verification
 from .recovery import check_rollback, undo_run
 from .store import Store
 from .verify import Verifier, compare
@@ -107,52 +107,3 @@ class Runner:
         ctx = self.executor.context(run, progress)
         undone = undo_run(run, ctx, self.config.playbooks.action_timeout_seconds, progress or (lambda line: None))
         return self.store.mark(run_id, undone.state, undone.message, undone.result)
-
-    def mode_for_alert(self, playbook: str) -> Mode:
-        rules = self.config.playbooks
-        return EXECUTE if rules.execute_on_alert and playbook in rules.execute else DRY_RUN
-
-    # Until the web layer has its own presenter of runs (the blueprints are being rewritten).
-    _ESTIMATE_SECONDS = {DRY_RUN: 5.0, EXECUTE: 30.0}
-
-    def to_json(self, run: Run, *, full: bool = True, verify: bool = True) -> dict[str, Any]:
-        """A run as the API shows it; `verify` false skips measuring the vital since the run."""
-        result = run.result
-        base = self.config.actions.external_url or ""
-        if run.finished_at is not None:
-            eta = run.finished_at
-        else:
-            book = self.playbooks.get(run.playbook)
-            count = len(result.actions) or (len(book.spec.actions) if book is not None else 1)
-            eta = (run.started_at or run.created_at) + count * self._ESTIMATE_SECONDS.get(run.mode, 30.0)
-        expected = result.expected_improvement
-        if expected is None and run.playbook in self.playbooks:
-            expected = self.playbooks[run.playbook].spec.expected_improvement
-        out: dict[str, Any] = {
-            "id": run.id,
-            "playbookId": run.playbook,
-            "mode": run.mode,
-            "state": run.state,
-            "message": run.message,
-            "executedActions": [a.to_json() for a in result.executed_actions],
-            "pendingManualActions": [a.to_json() for a in result.pending_manual_actions],
-            "expectedImprovement": expected,
-            "estimatedCompletionTime": iso(eta),
-            "verificationUrl": f"{base}/api/perf-fix/runs/{run.id}",
-            "trigger": run.trigger,
-            "alert": None if run.fingerprint is None else {
-                "fingerprint": run.fingerprint, "startsAt": run.starts_at, "status": run.alert_status,
-                "resolvedAt": iso(run.resolved_at)},
-            "deliveries": run.deliveries,
-            "createdAt": iso(run.created_at),
-            "startedAt": iso(run.started_at),
-            "finishedAt": iso(run.finished_at),
-            "bytesSaved": result.bytes_saved,
-        }
-        if full:
-            verification = self.verification(run, measure=verify) if run.mode == EXECUTE else None
-            out["actions"] = [a.to_json() for a in result.actions]
-            out["options"] = run.options
-            out["verification"] = None if verification is None else verification.to_json()
-            out["events"] = run.events
-        return out

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, current_app, render_template, request
 
 from .. import __version__
 from ..playbooks import Runner
+from ..playbooks.records import Run, iso
 from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
 from ..vitals import VITALS
@@ -86,35 +87,34 @@ def _change_line(change: dict[str, Any]) -> str:
     return f"{name} ({before})" if before else str(name)
 
 
-def _run_row(run: dict[str, Any]) -> dict[str, Any]:
+def _run_row(run: Run) -> dict[str, Any]:
     """A run as the console shows it: the summary line, and each action's preview or result."""
     actions = []
-    for action in run.get("actions", []):
-        outcome = action.get("result") or action.get("preview") or {}
+    for action in run.result.actions:
+        outcome = action.result or action.preview or {}
         actions.append({
-            "id": action.get("id"),
-            "kind": action.get("kind"),
-            "status": action.get("status"),
-            "summary": outcome.get("summary") or action.get("error") or action.get("description"),
+            "id": action.id,
+            "kind": action.kind,
+            "status": action.status,
+            "summary": outcome.get("summary") or action.error or action.description,
             "before": _kib(outcome.get("bytesBefore")),
             "after": _kib(outcome.get("bytesAfter")),
             "saved": _kib(outcome.get("bytesSaved")),
             "changes": [_change_line(change) for change in (outcome.get("changes") or [])[:8]
                         if isinstance(change, dict)],
         })
-    trigger = run.get("trigger") or {}
-    labels = trigger.get("labels") or {}
+    labels = run.trigger.get("labels") or {}
     return {
-        "id": run["id"],
-        "playbook": run["playbookId"],
-        "mode": run["mode"],
-        "status": run["state"],
-        "started": (run.get("startedAt") or run.get("createdAt") or "")[:19].replace("T", " "),
-        "message": run["message"],
-        "saved": _kib(run.get("bytesSaved")),
-        "trigger": labels.get("alertname") or trigger.get("type", ""),
+        "id": run.id,
+        "playbook": run.playbook,
+        "mode": run.mode,
+        "status": run.state,
+        "started": (iso(run.started_at) or iso(run.created_at) or "")[:19].replace("T", " "),
+        "message": run.message,
+        "saved": _kib(run.result.bytes_saved),
+        "trigger": labels.get("alertname") or run.trigger.get("type", ""),
         "actions": actions,
-        "pending": [f"{item.get('id')}: {item.get('reason')}" for item in run.get("pendingManualActions", [])],
+        "pending": [f"{item.id}: {item.reason}" for item in run.result.pending_manual_actions],
     }
 
 
@@ -131,7 +131,7 @@ def index() -> str:
         window_text = "1h"
     summary = state.summary.state(parse_window(window_text), None)
     runner = state.runner
-    runs = [_run_row(runner.to_json(run, verify=False)) for run in runner.store.recent(limit=10)]
+    runs = [_run_row(run) for run in runner.store.recent(limit=10)]
     playbooks = _playbooks(runner)
     return render_template(
         "console.html",

@@ -15,10 +15,12 @@ from typing import Any, cast
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from ..playbooks.model import LEVELS
+from ..playbooks.records import STATES
 from ..playbooks.runner import Runner
-from ..playbooks.store import TERMINAL, QueueFull
+from ..playbooks.store import QueueFull
 from .auth import authorizer
 from .beacons import RateLimiter
+from .runs import run_json
 
 bp = Blueprint("perffix", __name__)
 _KEY = "perfbudget.perffix"
@@ -44,7 +46,6 @@ def _state() -> _PerfFix:
     return cast(_PerfFix, current_app.extensions[_KEY])
 
 _RUN_ID = re.compile(r"^[0-9a-f]{11}-[0-9a-f]{10}$")
-_STATES = ("queued", "running", *TERMINAL)
 
 
 def _bad(message: str, status: int = 400) -> tuple[Response, int]:
@@ -123,7 +124,7 @@ def run_playbook() -> tuple[Response, int]:
         response = jsonify({"error": f"cannot queue the run now, retry later: {exc}"})
         response.headers["Retry-After"] = "5"
         return response, 503
-    response = jsonify(runner.to_json(run))
+    response = jsonify(run_json(runner, run))
     response.headers["Location"] = f"/api/perf-fix/runs/{run.id}"
     return response, 202
 
@@ -139,15 +140,15 @@ def list_runs() -> tuple[Response, int]:
     if not 1 <= limit <= 500:
         return _bad(f"limit: {limit}: must be from 1 to 500")
     state_filter = args.get("state") or None
-    if state_filter is not None and state_filter not in _STATES:
-        return _bad(f"state: {state_filter!r} is not one of {', '.join(_STATES)}")
+    if state_filter is not None and state_filter not in STATES:
+        return _bad(f"state: {state_filter!r} is not one of {', '.join(STATES)}")
     before = args.get("before") or None
     if before is not None and not _RUN_ID.match(before):
         return _bad(f"before: {before!r} is not a run id")
     runs = runner.store.recent(limit=limit, playbook=args.get("playbook") or None, state=state_filter,
                                before=before, fingerprint=args.get("fingerprint") or None)
     return jsonify({
-        "runs": [runner.to_json(run, full=False) for run in runs],
+        "runs": [run_json(runner, run, full=False) for run in runs],
         "next": runs[-1].id if len(runs) == limit else None,
     }), 200
 
@@ -158,4 +159,4 @@ def get_run(run_id: str) -> tuple[Response, int]:
     run = runner.store.get(run_id, events=True) if _RUN_ID.match(run_id) else None
     if run is None:
         return _bad(f"no run {run_id!r}", 404)
-    return jsonify(runner.to_json(run)), 200
+    return jsonify(run_json(runner, run)), 200
