@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbudget.attribution import AttributionStore, compact
+from perfbudget.attribution import AttributionStore, compact, extract
 
 
 def test_workers_files_are_merged_and_survive_a_restart(tmp_path: Path) -> None:
@@ -57,3 +57,34 @@ def test_a_failed_write_is_retried_by_the_next_flush(tmp_path: Path, monkeypatch
     other = AttributionStore(tmp_path / "attribution", k=5)
     other._file = lambda: tmp_path / "attribution" / "reader.json"  # type: ignore[method-assign]
     assert other.top("inp.target") == [("#buy", 1)]  # ...but another process reads it
+
+
+@pytest.mark.parametrize(
+    ("vital", "attribution", "pairs"),
+    [
+        ("LCP", {"url": "https://cdn.test/a.jpg?v=3#x", "target": "img.hero"},
+         [("lcp.url", "https://cdn.test/a.jpg"), ("lcp.target", "img.hero")]),
+        ("LCP", {"lcpEntry": {"url": "https://cdn.test/p/123/a.jpg"}, "element": "img"},  # web-vitals v3
+         [("lcp.url", "https://cdn.test/p/123/a.jpg"), ("lcp.target", "img")]),
+        ("LCP", {"url": "data:image/png;base64,AAAA", "target": ""}, []),
+        ("INP", {"eventTarget": "#buy", "longestScript": {"entry": {"sourceURL": "https://s.test/app.js?h=1"}}},
+         [("inp.target", "#buy"), ("inp.script", "https://s.test/app.js")]),
+        ("INP", {"interactionTarget": "a\x00b", "longestScript": {"invoker": "BUTTON.onclick"}},
+         [("inp.script", "BUTTON.onclick")]),
+        ("CLS", {"largestShiftTarget": "div.banner", "largestShiftValue": 0.03}, [("cls.target", "div.banner")]),
+        ("FCP", {"target": "h1"}, []),
+        ("TTFB", {"url": "https://shop.test/"}, []),
+    ],
+)
+def test_extract_takes_what_the_top_k_keeps_under_every_web_vitals_name(
+    vital: str, attribution: dict[str, object], pairs: list[tuple[str, str]]
+) -> None:
+    assert extract(vital, attribution) == pairs
+
+
+def test_a_repeated_value_is_counted_each_time_it_is_reported() -> None:
+    store = AttributionStore(None, k=5)
+    for version in range(3):
+        store.record("LCP", "/p", {"url": f"https://cdn.test/hero.jpg?v={version}"})
+    store.record("FCP", "/p", {"url": "https://cdn.test/hero.jpg"})
+    assert store.top("lcp.url", "/p") == [("https://cdn.test/hero.jpg", 3)]

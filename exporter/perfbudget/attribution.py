@@ -13,7 +13,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +32,28 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _text(value: Any) -> str | None:
-    # No real selector or URL holds a control character; a value with one is forged (a NUL byte would
-    # also break every action that turns a URL into a path).
-    if isinstance(value, str) and value:
-        text = value[:MAX_VALUE_LENGTH]
-        if _CONTROL.search(text) is None:  # one C-level scan: this runs for every report on the hot path
-            return text
-    return None
+    return _clean_text(value) if isinstance(value, str) and value else None
 
 
 def _resource(value: Any) -> str | None:
     """A resource URL without its query string (cache busters would split one image into many)."""
-    text = _text(value)
+    return _clean_resource(value) if isinstance(value, str) and value else None
+
+
+# Beacons name the same few images, selectors and scripts over and over: each distinct string is cleaned
+# once. The caches are bounded (least recently used go first), so forged values cost memory only up to
+# the bound, and each lookup is one hash of a string the decoder has just built.
+@lru_cache(maxsize=4096)
+def _clean_text(value: str) -> str | None:
+    # No real selector or URL holds a control character; a value with one is forged (a NUL byte would
+    # also break every action that turns a URL into a path).
+    text = value[:MAX_VALUE_LENGTH]
+    return text if _CONTROL.search(text) is None else None
+
+
+@lru_cache(maxsize=4096)
+def _clean_resource(value: str) -> str | None:
+    text = _clean_text(value)
     if text is None or text.startswith("data:"):
         return None
     base = text.split("#", 1)[0].split("?", 1)[0]
@@ -53,34 +64,49 @@ def _resource(value: Any) -> str | None:
     return base
 
 
+Pairs = list[tuple[str, str]]
+
+
+def _lcp(attribution: dict[str, Any]) -> Pairs:
+    get = attribution.get
+    url = _resource(get("url"))
+    if url is None:
+        entry = get("lcpEntry")  # web-vitals v3
+        if isinstance(entry, dict):
+            url = _resource(entry.get("url"))
+    target = _text(get("target")) or _text(get("element"))
+    if url:
+        return [("lcp.url", url), ("lcp.target", target)] if target else [("lcp.url", url)]
+    return [("lcp.target", target)] if target else []
+
+
+def _inp(attribution: dict[str, Any]) -> Pairs:
+    get = attribution.get
+    target = _text(get("interactionTarget")) or _text(get("eventTarget"))  # eventTarget: web-vitals v3
+    out = [("inp.target", target)] if target else []
+    script = get("longestScript")
+    if isinstance(script, dict):
+        nested = script.get("entry")
+        entry: dict[str, Any] = nested if isinstance(nested, dict) else script
+        source = _resource(entry.get("sourceURL")) or _resource(entry.get("url")) or _text(entry.get("invoker"))
+        if source:
+            out.append(("inp.script", source))
+    return out
+
+
+def _cls(attribution: dict[str, Any]) -> Pairs:
+    target = _text(attribution.get("largestShiftTarget"))
+    return [("cls.target", target)] if target else []
+
+
+#: The vitals whose attribution the top-K keeps; FCP and TTFB name nothing to blame.
+_EXTRACTORS: dict[str, Callable[[dict[str, Any]], Pairs]] = {"LCP": _lcp, "INP": _inp, "CLS": _cls}
+
+
 def extract(vital: str, attribution: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, value) pairs from one report's attribution; field names of web-vitals v3 to v6 accepted."""
-    out: list[tuple[str, str]] = []
-    if vital == "LCP":
-        url = _resource(attribution.get("url"))
-        if url is None and isinstance(attribution.get("lcpEntry"), dict):
-            url = _resource(attribution["lcpEntry"].get("url"))
-        target = _text(attribution.get("target")) or _text(attribution.get("element"))
-        if url:
-            out.append(("lcp.url", url))
-        if target:
-            out.append(("lcp.target", target))
-    elif vital == "INP":
-        target = _text(attribution.get("interactionTarget")) or _text(attribution.get("eventTarget"))
-        if target:
-            out.append(("inp.target", target))
-        script = attribution.get("longestScript")
-        if isinstance(script, dict):
-            nested = script.get("entry")
-            entry: dict[str, Any] = nested if isinstance(nested, dict) else script
-            source = _resource(entry.get("sourceURL")) or _resource(entry.get("url")) or _text(entry.get("invoker"))
-            if source:
-                out.append(("inp.script", source))
-    elif vital == "CLS":
-        target = _text(attribution.get("largestShiftTarget"))
-        if target:
-            out.append(("cls.target", target))
-    return out
+    extractor = _EXTRACTORS.get(vital)
+    return [] if extractor is None else extractor(attribution)
 
 
 class SpaceSaving:
@@ -115,14 +141,18 @@ class AttributionStore:
         self._stop = threading.Event()
 
     def record(self, vital: str, route: str, attribution: dict[str, Any]) -> None:
-        pairs = extract(vital, attribution)
+        extractor = _EXTRACTORS.get(vital)
+        if extractor is None:
+            return
+        pairs = extractor(attribution)
         if not pairs:
             return
+        tables = self._tables
         with self._lock:
             for kind, value in pairs:
-                table = self._tables.get((kind, route))
+                table = tables.get((kind, route))
                 if table is None:
-                    table = self._tables[(kind, route)] = SpaceSaving(self.k)
+                    table = tables[(kind, route)] = SpaceSaving(self.k)
                 table.add(value)
             self._dirty = True
 
