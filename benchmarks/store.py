@@ -7,7 +7,8 @@ each observe every series once, so there are two files (two slabs) per kind to r
 in a fresh spawned process, which reports its scrape time, the exposition's bytes and its RSS growth
 (peak RSS during the scrape minus RSS before it). Store rows: "store+client" renders StoreCollector
 with client_python's generate_latest, "store" with the byte-identical fast path (exposition.py), and
-"store om" its OpenMetrics twin; "read" is the read API over every series of the five vitals.
+"store om" its OpenMetrics twin, "store stream" the text chunks written one at a time as a WSGI server
+writes an iterable body (no joined body: the RSS it needs); "read" is the read API over every series of the five vitals.
 Then the per-observation cost of each hot path. Figures, no assertions.
 """
 
@@ -33,6 +34,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from perfbudget.store import FamilySpec, Reader, StoreCollector, Table
 from perfbudget.store import generate_latest as store_text
 from perfbudget.store import generate_latest_openmetrics as store_openmetrics
+from perfbudget.store.exposition import text as store_chunks
 
 VITALS = ("lcp_seconds", "inp_seconds", "fcp_seconds", "ttfb_seconds", "cls")
 DEVICES = ("phone", "tablet", "desktop", "unknown")
@@ -119,6 +121,7 @@ def _unlocked_cost(table: Table, n: int) -> float:
 
 def scrape(kind: str, directory: str, series: int, out: multiprocessing.Queue[Any]) -> None:
     table = Table(specs(series), Path(directory))
+    body, streamed = b"", 0
     reader = Reader(table)
     before = rss_kib()
     started = time.perf_counter()
@@ -134,10 +137,11 @@ def scrape(kind: str, directory: str, series: int, out: multiprocessing.Queue[An
         body = store_text(reader)
     elif kind == "store om":
         body = store_openmetrics(reader)
+    elif kind == "store stream":  # as a WSGI server writes an iterable body: one chunk at a time
+        streamed = sum(len(chunk) for chunk in store_chunks(reader))
     else:  # read
         for v in VITALS:
             reader.read(f"perfbudget_{v}")
-        body = b""
     first = time.perf_counter() - started
     grown = peak_kib() - before
     started = time.perf_counter()
@@ -147,12 +151,15 @@ def scrape(kind: str, directory: str, series: int, out: multiprocessing.Queue[An
                 reader.read(f"perfbudget_{v}")
         elif kind == "store+client":
             generate_latest(registry)
+        elif kind == "store stream":
+            sum(len(chunk) for chunk in store_chunks(reader))
         else:
             (store_text if kind == "store" else store_openmetrics)(reader)
         again: float | None = time.perf_counter() - started
     else:
         again = None
-    out.put({"first": first, "again": again, "bytes": len(body), "rss": grown / 1024})
+    out.put({"first": first, "again": again, "bytes": streamed if kind == "store stream" else len(body),
+             "rss": grown / 1024})
 
 
 def run(ctx: multiprocessing.context.SpawnContext, target: Any, *args: Any) -> Any:
@@ -185,7 +192,7 @@ def main() -> int:
             client_dir, store_dir = work / f"client-{series}", work / f"store-{series}"
             client_dir.mkdir()
             store_dir.mkdir()
-            kinds = ["store+client", "store", "store om", "read"]
+            kinds = ["store+client", "store", "store om", "store stream", "read"]
             writers: dict[str, list[float]] = {"client": [], "store": []}
             if series <= args.skip_client_above:
                 os.environ[MULTIPROC_ENV] = str(client_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -65,3 +66,18 @@ def test_a_wrong_family_or_label_count_fails_fast(table: Table) -> None:
         table.histogram("perfbudget_reports_rejected_total")
     with pytest.raises(ValueError, match=r"1 label values for labels \('route', 'device'\)"):
         table.histogram("perfbudget_lcp_seconds").observer(("/",))
+
+
+def test_a_table_opened_before_a_fork_refuses_new_series_in_the_child(table: Table,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    hist = table.histogram("perfbudget_lcp_seconds")
+    monkeypatch.setattr(os, "getpid", lambda: table.slab.pid + 1)
+    with pytest.raises(RuntimeError, match="open it in each worker"):
+        hist.observer(("/", "phone"))
+
+
+def test_a_process_that_wrote_nothing_has_no_slab_to_read(make_table: Callable[..., Table]) -> None:
+    quiet = make_table()
+    assert quiet.local_slab is None
+    assert Reader(quiet).read("perfbudget_lcp_seconds") == {}
+    assert Reader(quiet).slabs() == []

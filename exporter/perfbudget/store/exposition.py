@@ -5,7 +5,8 @@ items, escaping, `floatToGoString`): 5 s for 10k histogram series of 33 buckets.
 label string is escaped once and its bucket lines are one f-string each; the output equals
 `generate_latest` (text 0.0.4) and `openmetrics.exposition.generate_latest` over `StoreCollector`
 (tests/store/test_exposition.py proves it), so exposition stays client_python's contract. `text` and
-`openmetrics` yield one chunk per family, for a response that streams instead of joining.
+`openmetrics` yield chunks of 256 series, for a response that streams instead of joining: the
+scraping worker then holds one chunk, not the whole body.
 
 Metric and label names are legacy-valid by construction (FamilySpec), so every escaping scheme
 except "dots" leaves them unchanged; for "dots" use client_python over StoreCollector.
@@ -25,22 +26,24 @@ from .layout import FamilySpec, Labels
 from .read import Reader, Row
 
 _EOF = b"# EOF\n"
+_CHUNK_SERIES = 256  # ~0.7 MiB of text per chunk for 33 buckets
 _client_openmetrics: Callable[[Collector], bytes] = _openmetrics_untyped
 
 
 def text(reader: Reader) -> Iterator[bytes]:
-    """The store's families in the Prometheus text format 0.0.4, one UTF-8 chunk per family."""
+    """The store's families in the Prometheus text format 0.0.4, in UTF-8 chunks of at most 256 series."""
     for spec in reader.layout.families.values():
         doc = spec.documentation.replace("\\", r"\\").replace("\n", r"\n")
         # a counter spec's name already ends in _total, as text 0.0.4 names the family
-        yield _family(spec, reader, f"# HELP {spec.name} {doc}\n# TYPE {spec.name} {spec.kind}\n")
+        yield from _family(spec, reader, f"# HELP {spec.name} {doc}\n# TYPE {spec.name} {spec.kind}\n")
 
 
 def openmetrics(reader: Reader) -> Iterator[bytes]:
-    """The store's families in OpenMetrics 1.0 text, one chunk per family, without the final `# EOF`."""
+    """The store's families in OpenMetrics 1.0 text, in chunks, without the final `# EOF`."""
     for spec in reader.layout.families.values():
         shown = spec.name if spec.kind == "histogram" else spec.name[: -len("_total")]
-        yield _family(spec, reader, f"# HELP {shown} {_escape(spec.documentation)}\n# TYPE {shown} {spec.kind}\n")
+        yield from _family(spec, reader,
+                           f"# HELP {shown} {_escape(spec.documentation)}\n# TYPE {shown} {spec.kind}\n")
 
 
 def generate_latest(reader: Reader, registry: Collector | None = None) -> bytes:
@@ -55,10 +58,12 @@ def generate_latest_openmetrics(reader: Reader, registry: Collector | None = Non
     return b"".join([head, *openmetrics(reader), _EOF])
 
 
-def _family(spec: FamilySpec, reader: Reader, header: str) -> bytes:
-    out = [header]
-    _samples(spec, sorted_rows(reader, spec), out)
-    return "".join(out).encode()
+def _family(spec: FamilySpec, reader: Reader, header: str) -> Iterator[bytes]:
+    rows = sorted_rows(reader, spec)
+    for start in range(0, max(len(rows), 1), _CHUNK_SERIES):
+        out = [header] if start == 0 else []
+        _samples(spec, rows[start : start + _CHUNK_SERIES], out)
+        yield "".join(out).encode()
 
 
 def _samples(spec: FamilySpec, rows: list[tuple[Labels, Row]], out: list[str]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -91,18 +92,20 @@ class Reader:
         self._views: dict[str, _View] = {}
         self._refused: set[str] = set()
         self._warned: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()  # scrapes in several threads of a worker share the mappings
 
     def rows(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, Row]:
         """Raw values per label tuple (non-cumulative buckets), summed over every slab, unsorted."""
         spec = self.layout.spec(name)
         wanted = _matcher(spec, match)
         merged: dict[Labels, Row] = {}
-        for view in self.views():
-            if name not in view.regions:
-                continue
-            for labels, row in self._slab_rows(view, spec, wanted):
-                acc = merged.get(labels)
-                merged[labels] = row if acc is None else list(map(add, acc, row))
+        with self._lock:
+            for view in self._refresh():
+                if name not in view.regions:
+                    continue
+                for labels, row in self._slab_rows(view, spec, wanted):
+                    acc = merged.get(labels)
+                    merged[labels] = row if acc is None else list(map(add, acc, row))
         return merged
 
     def read(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, HistogramSeries]:
@@ -121,12 +124,18 @@ class Reader:
     def overflows(self) -> dict[str, int]:
         """Per family, the series refused because their slab's slots were all taken."""
         out = dict.fromkeys(self.layout.families, 0)
-        for view in self.views():
-            for name in view.regions:
-                out[name] += view.overflow(name)
+        with self._lock:
+            for view in self._refresh():
+                for name in view.regions:
+                    out[name] += view.overflow(name)
         return out
 
-    def views(self) -> list[_View]:
+    def slabs(self) -> list[str]:
+        """The slabs read now (file names, or the anonymous slab's description)."""
+        with self._lock:
+            return [view.slab.label for view in self._refresh()]
+
+    def _refresh(self) -> list[_View]:
         """The slabs to read now: new files mapped, vanished ones dropped."""
         directory = self._table.directory
         if directory is None:
@@ -152,10 +161,11 @@ class Reader:
         return [self._views[name] for name in names if name in self._views]
 
     def close(self) -> None:
-        for view in self._views.values():
-            if view.slab is not self._table.local_slab:
-                view.slab.close()
-        self._views.clear()
+        with self._lock:
+            for view in self._views.values():
+                if view.slab is not self._table.local_slab:
+                    view.slab.close()
+            self._views.clear()
 
     def _open(self, path: Path) -> None:
         try:

@@ -101,6 +101,8 @@ class Slab:
             if size < HEADER.size:
                 raise SlabError(f"{size} bytes, shorter than a header")
             buf = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise SlabError(f"cannot map: {exc}") from exc
         finally:
             os.close(fd)
         try:
