@@ -14,9 +14,10 @@ from pathlib import Path
 
 from .budgets.model import Budgets, load_budgets
 from .config import Config, ConfigError, load_config
-from .config.env import MASTER_PID_ENV
+from .config.env import MASTER_PID_ENV, RUN_DIR_ENV
 from .metrics import Metrics
 from .playbooks.model import load_playbooks
+from .server.snapshot import write_snapshot
 from .vitals import VITALS, bucket_edges
 
 Edges = Mapping[str, tuple[float, ...]]
@@ -28,10 +29,11 @@ def histogram_edges(budgets: Budgets) -> dict[str, tuple[float, ...]]:
     return {name: bucket_edges(vital, targets.get(name, ())) for name, vital in VITALS.items()}
 
 
-def validate_all(path: Path | None) -> tuple[Config | None, list[str]]:
-    """Config, budgets and playbooks: every error of every file, or the config when all are valid."""
+def validate_all(path: Path | None, env: Mapping[str, str] | None = None) -> tuple[Config | None, list[str]]:
+    """Config, budgets and playbooks: every error of every file, or the config when all are valid (`env`:
+    the environment overrides, os.environ by default)."""
     try:
-        config = load_config(path)
+        config = load_config(path, env)
     except ConfigError as exc:
         return None, exc.errors
     errors: list[str] = []
@@ -49,8 +51,9 @@ def validate_all(path: Path | None) -> tuple[Config | None, list[str]]:
 class Reloader:
     """`POST /-/reload`: validate the config file again and, when all of it is valid, apply it.
 
-    Under the production server, applying is SIGHUP to the master process, which restarts the workers
-    gracefully; the development server passes `swap`, which rebuilds its one app in place.
+    Under the production server, applying is writing the run's configuration snapshot (what every worker
+    builds from, a respawned one included) and then SIGHUP to the master process, which restarts the
+    workers gracefully; the development server passes `swap`, which rebuilds its one app in place.
     """
 
     def __init__(self, config_file: Path | None, edges: Edges, metrics: Metrics,
@@ -72,7 +75,12 @@ class Reloader:
             self._metrics.config_reload_successful.set(0)
             return ["the budgets' targets change the histograms' bucket edges, which a reload cannot do: "
                     "restart perfbudget to apply them"]
-        master = os.environ.get(MASTER_PID_ENV)
+        master, run_dir = os.environ.get(MASTER_PID_ENV), os.environ.get(RUN_DIR_ENV)
+        if run_dir:
+            errors = write_snapshot(Path(run_dir), self._config_file, validate_all)
+            if errors:
+                self._metrics.config_reload_successful.set(0)
+                return errors
         if master:
             os.kill(int(master), signal.SIGHUP)
         elif self._swap is not None:

@@ -6,11 +6,14 @@ import argparse
 import os
 import shutil
 import sys
+import tempfile
 import uuid
+from pathlib import Path
 
-from ..config.env import CONFIG_ENV, EPOCH_ENV, LISTEN_ADDRESS_ENV, MASTER_PID_ENV, WORKERS_ENV
+from ..config.env import CONFIG_ENV, EPOCH_ENV, LISTEN_ADDRESS_ENV, MASTER_PID_ENV, RUN_DIR_ENV, WORKERS_ENV
 from ..reload import validate_all
 from ..server.lifecycle import address_in_use, fresh_multiprocess_dir, prepare_data_dir
+from ..server.snapshot import write_snapshot
 from ._common import add_config_flag, config_path, print_errors
 
 
@@ -51,6 +54,14 @@ def serve_command(args: argparse.Namespace) -> int:
 
         return run_dev(config, path)
     multiproc, ours = fresh_multiprocess_dir()
+    # The workers build from this snapshot of what was just validated, never from the files themselves.
+    run_dir = Path(tempfile.mkdtemp(prefix="perfbudget-run-"))
+    errors = write_snapshot(run_dir, path, validate_all)
+    if errors:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        print_errors("perfbudget serve: refusing to start:", errors)
+        return 1
+    os.environ[RUN_DIR_ENV] = str(run_dir)
     os.environ[EPOCH_ENV] = uuid.uuid4().hex
     os.environ[MASTER_PID_ENV] = str(os.getpid())
     print(
@@ -68,6 +79,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
             run_granian(config)
     finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
         if ours:
             shutil.rmtree(multiproc, ignore_errors=True)
     return 0

@@ -38,6 +38,8 @@ MEMORY_ENV = "ALERT_THRESHOLD_MEMORY"  # percent
 # Set by `perfbudget serve` for its workers, never by users.
 #: The server's master process: a reload is SIGHUP to it.
 MASTER_PID_ENV = "PERFBUDGET_MASTER_PID"
+#: The run's private directory: the configuration snapshot the workers build from.
+RUN_DIR_ENV = "PERFBUDGET_RUN_DIR"
 #: The run's id, shared by every worker of one server run (the summary's windows span runs by it).
 EPOCH_ENV = "PERFBUDGET_EPOCH"
 #: client_python's multiprocess directory; perfbudget's shared tables live there too.

@@ -1,7 +1,8 @@
 """The WSGI application the production server's workers load (`perfbudget.server.wsgi:application`).
 
-Each worker builds its own app from the configuration file `perfbudget serve` named in PERFBUDGET_CONFIG,
-after the fork, so its threads (snapshots, attribution, OTLP reader) are its own. Importing this module
+Each worker builds its own app after the fork, so its threads (snapshots, attribution, OTLP reader) are its
+own, from the run's configuration snapshot (the configuration in force, whatever the files on disk say
+now); reloads still validate the file `perfbudget serve` named in PERFBUDGET_CONFIG. Importing this module
 builds the app: only the servers' workers import it.
 """
 
@@ -10,15 +11,20 @@ from __future__ import annotations
 import atexit
 import os
 from multiprocessing import util
+from pathlib import Path
 
 from prometheus_client import multiprocess
 
 from ..app import close_app, create_app
-from ..config.env import CONFIG_ENV, MULTIPROC_ENV
+from ..config.env import CONFIG_ENV, MULTIPROC_ENV, RUN_DIR_ENV
 from ..metrics import bind_multiprocess_values
+from .snapshot import read_snapshot
 
 bind_multiprocess_values()
-application = create_app(config_file=os.environ.get(CONFIG_ENV) or None)
+_run_dir = os.environ.get(RUN_DIR_ENV)
+#: The configuration this worker runs with.
+config = read_snapshot(Path(_run_dir)) if _run_dir else None
+application = create_app(config, config_file=os.environ.get(CONFIG_ENV) or None)
 
 
 def _close() -> None:
