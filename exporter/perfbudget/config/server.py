@@ -19,10 +19,14 @@ class ServerConfig(StrictModel):
     workers: Annotated[int, Field(ge=1, le=256)] = Field(default_factory=_default_workers)
     # Production server, chosen on measurements (benchmarks/ingest.py): granian unless you need gunicorn.
     server: Literal["granian", "gunicorn", "gunicorn-gthread"] = "granian"
-    # Threads per worker (granian's blocking threads, gunicorn-gthread's threads). A client sending its body
-    # slowly holds one; on the public internet, a buffering reverse proxy in front is still the real defence.
-    # Default 2 * cores + 1, the most granian runs without warning about GIL contention.
+    # Threads per worker: under granian, the pool that runs every request but beacons once its body is in
+    # (bodies are read by the event loop and hold no thread); gunicorn-gthread's threads, where a client
+    # sending its body slowly holds one. Default 2 * cores + 1, the most granian runs without warning about
+    # GIL contention.
     threads: Annotated[int, Field(ge=1, le=256)] = Field(default_factory=lambda: 2 * (os.cpu_count() or 2) + 1)
+    # Seconds a client has to send its request headers, and then its whole body (granian): past it, a 408 and
+    # the connection closed. Idle keep-alive connections are closed after it too.
+    body_timeout: Annotated[float, Field(ge=1, le=600)] = 10.0
     # How many reverse-proxy hops to trust in X-Forwarded-For when finding the client address.
     trusted_proxy_hops: Annotated[int, Field(ge=0, le=10)] = 0
 

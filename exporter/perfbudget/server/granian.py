@@ -1,25 +1,31 @@
-"""granian, the default production server (the fastest in benchmarks/ingest.py)."""
+"""granian, the default production server (the fastest in benchmarks/ingest.py), on its RSGI interface.
+
+Its WSGI interface hands the application a blocking body stream with no deadline: a client trickling its
+body held a thread, and a dozen of them froze a worker. Through RSGI the event loop reads bodies (server/
+front.py) and only complete requests take a thread.
+"""
 
 from __future__ import annotations
 
 from granian import Granian
 from granian.constants import Interfaces
+from granian.http import HTTP1Settings
 
 from ..config import Config
-from . import WSGI_APP
+from . import RSGI_APP
 
 
 def run_granian(config: Config) -> None:
     server = Granian(
-        WSGI_APP,
+        RSGI_APP,
         address=config.server.host,
         port=config.server.port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
         workers=config.server.workers,
-        # granian hands the body to WSGI as a stream: a client that trickles its body holds a thread until
-        # it is done. Several threads per worker keep slow clients from starving the rest
-        # (tests/integration/test_slow_clients.py); measured throughput is the same as with one.
-        blocking_threads=config.server.threads,
+        # Headers not complete within the deadline, or a keep-alive connection idle for as long: closed.
+        # The body's own deadline is the front's.
+        http1_settings=HTTP1Settings(header_read_timeout=round(config.server.body_timeout * 1000)),
+        websockets=False,
         backlog=2048,
         log_access=False,
         respawn_failed_workers=True,
