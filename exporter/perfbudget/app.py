@@ -119,6 +119,10 @@ def create_app(
 
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Every Flask body is capped before it is read, at the largest one takes: the Alertmanager webhook's.
+    app.config["MAX_CONTENT_LENGTH"] = alerts.MAX_BODY
+    app.register_error_handler(413, lambda _exc: (app.json.response(
+        ok=False, error=f"body is over the limit of {alerts.MAX_BODY} bytes"), 413))
     app.extensions[_LIFETIME] = lifetime
     auth.init_app(app, config.auth, metrics.auth_failures)
     ops.init_app(app, registry, vitals_summary.problems, Reloader(config_path, edges, metrics, swap))

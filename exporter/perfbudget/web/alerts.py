@@ -54,10 +54,10 @@ def _unavailable(message: str) -> tuple[Response, int]:
 def alertmanager() -> tuple[Response, int]:
     state = cast(_Alerts, current_app.extensions[_KEY])
     if request.content_length is not None and request.content_length > MAX_BODY:
-        return jsonify({"error": f"payload: larger than {MAX_BODY} bytes"}), 413
+        return jsonify({"ok": False, "error": f"payload: larger than {MAX_BODY} bytes"}), 413
     body = request.get_data(cache=False)
     if len(body) > MAX_BODY:
-        return jsonify({"error": f"payload: larger than {MAX_BODY} bytes"}), 413
+        return jsonify({"ok": False, "error": f"payload: larger than {MAX_BODY} bytes"}), 413
     try:
         payload = parse_payload(body)
     except PayloadError as exc:
