@@ -34,7 +34,7 @@ from perfbudget.config.routes import RoutesConfig
 from perfbudget.dedup import SeenTable, fingerprint
 from perfbudget.devices import device_class
 from perfbudget.ingest import Client, Ingestor
-from perfbudget.metrics import Metrics, histogram_observer
+from perfbudget.metrics import Metrics
 from perfbudget.otlp import OtlpPipeline
 from perfbudget.routes import RouteNormalizer, RouteTable, url_path
 from perfbudget.vitals import VITALS, bucket_edges
@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     registry = CollectorRegistry()
     metrics = Metrics(registry, EDGES)
-    observers = {name: histogram_observer(metrics.vitals[name].labels("/products/:id", "phone")) for name in VITALS}
+    observers = {name: metrics.vitals[name].observer(("/products/:id", "phone")) for name in VITALS}
     rows.append(("observe (5 histograms)", None,
                  per_view(lambda: [observers[r.vital.name](r.value) for b in batches for r in b], views, repeat)))
 

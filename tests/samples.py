@@ -17,7 +17,7 @@ _SUFFIXES = ("", "_total", "_created", "_count", "_sum", "_bucket", "_gcount", "
 
 
 def _families(source: CollectorRegistry | str) -> list[Metric]:
-    """A registry is read as it is (pass `scrape_registry(registry)` for what /metrics shows)."""
+    """A registry is read as it is (pass `registry` for what /metrics shows)."""
     return list(text_string_to_metric_families(source) if isinstance(source, str) else source.collect())
 
 

@@ -11,8 +11,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from perfbudget.metrics import scrape_registry
-
 from .samples import sample
 
 URL = "/api/web-vitals"
@@ -40,9 +38,9 @@ def test_a_beacon_is_parsed_whatever_its_content_type(
     answer = post(client, report(), content_type)
     assert answer.status_code == 200
     assert answer.json == {"ok": True, "received": 1, "duplicates": 0, "rejected": [], "alerts": []}
-    assert sample(scrape_registry(registry), "perfbudget_lcp_seconds_count",
+    assert sample(registry, "perfbudget_lcp_seconds_count",
                   {"route": "/cart", "device": "unknown"}) == 1
-    assert sample(scrape_registry(registry), "perfbudget_lcp_seconds_bucket",
+    assert sample(registry, "perfbudget_lcp_seconds_bucket",
                   {"route": "/cart", "device": "unknown", "le": "2.5"}) == 1
 
 
@@ -57,11 +55,11 @@ def test_bad_reports_in_a_batch_never_drop_the_good_ones(client: FlaskClient, re
         (1, "fid_retired"), (2, "not_an_object"), (4, "invalid_value")]
     assert body["rejected"][2]["error"] == "report 4: LCP value -5 must be finite and >= 0"
     assert body["alerts"] == ["CLS 0.3 on /cart is poor (over 0.25)"]
-    assert sample(scrape_registry(registry), "perfbudget_reports_accepted_total", {"metric": "LCP"}) == 1
-    assert sample(scrape_registry(registry), "perfbudget_reports_accepted_total", {"metric": "CLS"}) == 1
-    assert sample(scrape_registry(registry), "perfbudget_reports_rejected_total", {"reason": "fid_retired"}) == 1
-    assert sample(scrape_registry(registry), "perfbudget_reports_rejected_total", {"reason": "not_an_object"}) == 1
-    assert sample(scrape_registry(registry), "perfbudget_reports_rejected_total", {"reason": "invalid_value"}) == 1
+    assert sample(registry, "perfbudget_reports_accepted_total", {"metric": "LCP"}) == 1
+    assert sample(registry, "perfbudget_reports_accepted_total", {"metric": "CLS"}) == 1
+    assert sample(registry, "perfbudget_reports_rejected_total", {"reason": "fid_retired"}) == 1
+    assert sample(registry, "perfbudget_reports_rejected_total", {"reason": "not_an_object"}) == 1
+    assert sample(registry, "perfbudget_reports_rejected_total", {"reason": "invalid_value"}) == 1
 
 
 def test_a_batch_of_only_bad_reports_is_a_400_listing_each(client: FlaskClient) -> None:
@@ -77,17 +75,17 @@ def test_one_value_per_id_and_metric_later_reports_count_as_duplicates(
     again = post(client, [report(name="CLS", value=0.2, metric_id="v6-9")])
     assert again.status_code == 200
     assert again.json["received"] == 0 and again.json["duplicates"] == 1
-    assert sample(scrape_registry(registry), "perfbudget_cls_count", {"route": "/cart", "device": "unknown"}) == 1
-    assert sample(scrape_registry(registry), "perfbudget_cls_sum",
+    assert sample(registry, "perfbudget_cls_count", {"route": "/cart", "device": "unknown"}) == 1
+    assert sample(registry, "perfbudget_cls_sum",
                   {"route": "/cart", "device": "unknown"}) == pytest.approx(0.05)
-    assert sample(scrape_registry(registry), "perfbudget_reports_duplicate_total", {"metric": "CLS"}) == 1
+    assert sample(registry, "perfbudget_reports_duplicate_total", {"metric": "CLS"}) == 1
 
 
 def test_invalid_json_is_a_400_naming_the_problem(client: FlaskClient, registry: CollectorRegistry) -> None:
     answer = post(client, b'[{"name": "LCP", "value": NaN}]')
     assert answer.status_code == 400
     assert answer.json["error"].startswith("body is not valid JSON")
-    assert sample(scrape_registry(registry), "perfbudget_reports_rejected_total", {"reason": "invalid_json"}) == 1
+    assert sample(registry, "perfbudget_reports_rejected_total", {"reason": "invalid_json"}) == 1
 
 
 def test_a_body_over_the_cap_is_a_413(make_app: Callable[..., Flask], registry: CollectorRegistry) -> None:
@@ -95,7 +93,7 @@ def test_a_body_over_the_cap_is_a_413(make_app: Callable[..., Flask], registry: 
     answer = post(client, [report(metric_id=f"id-{i}") for i in range(40)])
     assert answer.status_code == 413
     assert answer.json["error"] == "body is over the limit of 2048 bytes"
-    assert sample(scrape_registry(registry), "perfbudget_reports_rejected_total", {"reason": "body_too_large"}) == 1
+    assert sample(registry, "perfbudget_reports_rejected_total", {"reason": "body_too_large"}) == 1
 
 
 def test_a_batch_over_the_cap_is_a_400(make_app: Callable[..., Flask]) -> None:
@@ -117,8 +115,8 @@ def test_allowed_origins_are_echoed_with_credentials_and_others_refused(
     refused = post(client, report(metric_id="x"), Origin="https://evil.test")
     assert refused.status_code == 403
     assert "Access-Control-Allow-Origin" not in refused.headers
-    assert sample(scrape_registry(registry), "perfbudget_reports_rejected_total", {"reason": "origin_not_allowed"}) == 1
-    assert sample(scrape_registry(registry), "perfbudget_lcp_seconds_count",
+    assert sample(registry, "perfbudget_reports_rejected_total", {"reason": "origin_not_allowed"}) == 1
+    assert sample(registry, "perfbudget_lcp_seconds_count",
                   {"route": "/cart", "device": "unknown"}) == 1
 
 
@@ -141,7 +139,7 @@ def test_the_rate_limit_answers_429_with_retry_after(
     assert codes == [200, 200, 200, 429, 429]
     limited = post(client, report(metric_id="z"))
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
-    assert sample(scrape_registry(registry), "perfbudget_reports_rejected_total", {"reason": "rate_limited"}) == 3
+    assert sample(registry, "perfbudget_reports_rejected_total", {"reason": "rate_limited"}) == 3
     # Another client address has its own allowance.
     other = client.post(URL, data=json.dumps(report(metric_id="y")), environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert other.status_code == 200
@@ -154,18 +152,18 @@ def test_device_and_route_come_from_the_report_and_the_request(
     post(client, report(metric_id="b", page="https://shop.test/orders/456"),
          **{"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
                           "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"})
-    assert sample(scrape_registry(registry), "perfbudget_lcp_seconds_count",
+    assert sample(registry, "perfbudget_lcp_seconds_count",
                   {"route": "/orders/:id", "device": "tablet"}) == 1
-    assert sample(scrape_registry(registry), "perfbudget_lcp_seconds_count",
+    assert sample(registry, "perfbudget_lcp_seconds_count",
                   {"route": "/orders/:id", "device": "phone"}) == 1
 
 
 def test_route_overflow_is_counted(make_app: Callable[..., Flask], registry: CollectorRegistry) -> None:
     client = make_app(routes={"max_routes": 2}).test_client()
     post(client, [report(metric_id=str(i), page=f"/p{chr(97 + i)}") for i in range(4)])
-    assert sample(scrape_registry(registry), "perfbudget_lcp_seconds_count",
+    assert sample(registry, "perfbudget_lcp_seconds_count",
                   {"route": "other", "device": "unknown"}) == 2
-    assert sample(scrape_registry(registry), "perfbudget_route_overflow_total") == 2
+    assert sample(registry, "perfbudget_route_overflow_total") == 2
 
 
 def test_navigation_type_label_only_when_configured(
@@ -174,9 +172,9 @@ def test_navigation_type_label_only_when_configured(
     client = make_app(beacons={"navigation_type_label": True, "rate_limit": "off"}).test_client()
     post(client, [report(metric_id="a"), report(metric_id="b", navigationType="made-up")])
     labels = {"route": "/cart", "device": "unknown"}
-    assert sample(scrape_registry(registry), "perfbudget_lcp_seconds_count",
+    assert sample(registry, "perfbudget_lcp_seconds_count",
                   {**labels, "navigation_type": "navigate"}) == 1
-    assert sample(scrape_registry(registry), "perfbudget_lcp_seconds_count",
+    assert sample(registry, "perfbudget_lcp_seconds_count",
                   {**labels, "navigation_type": "unknown"}) == 1
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 
+from perfbudget.metrics import Metrics
+from perfbudget.store import HistogramSeries, Labels, Observer
 from perfbudget.summary import SnapshotStore, SummaryService, parse_window, quantile
 from perfbudget.vitals import VITALS, bucket_edges
 
@@ -42,21 +45,37 @@ def test_a_bad_window_says_why(text: str, error: str) -> None:
         parse_window(text)
 
 
-def _service(tmp_path: Path, epoch: str, registry: CollectorRegistry) -> tuple[SummaryService, Histogram]:
-    edges = {name: bucket_edges(v) for name, v in VITALS.items()}
-    lcp = Histogram("perfbudget_lcp_seconds", "LCP", ["route", "device"], buckets=edges["LCP"], registry=registry)
-    service = SummaryService(lambda: registry, edges, SnapshotStore(tmp_path / "s.sqlite"), epoch, started=0)
+EDGES_BY_VITAL = {name: bucket_edges(v) for name, v in VITALS.items()}
+
+
+class _LCP:
+    """Observes LCP values into a fresh metrics store, per (route, device)."""
+
+    def __init__(self) -> None:
+        self.metrics = Metrics(CollectorRegistry(), EDGES_BY_VITAL)
+        self._observers: dict[tuple[str, str], Observer] = {}
+
+    def observe(self, route: str, device: str, value: float) -> None:
+        observe = self._observers.get((route, device)) or self.metrics.vitals["LCP"].observer((route, device))
+        assert observe is not None
+        self._observers[(route, device)] = observe
+        observe(value)
+
+
+def _service(tmp_path: Path, epoch: str) -> tuple[SummaryService, _LCP]:
+    lcp = _LCP()
+    service = SummaryService(lcp.metrics.reader, EDGES_BY_VITAL, SnapshotStore(tmp_path / "s.sqlite"), epoch,
+                             started=0)
     return service, lcp
 
 
 def test_a_window_counts_only_what_arrived_inside_it(tmp_path: Path) -> None:
-    registry = CollectorRegistry()
-    service, lcp = _service(tmp_path, "run-1", registry)
+    service, lcp = _service(tmp_path, "run-1")
     for _ in range(10):
-        lcp.labels("/a", "phone").observe(5.0)  # an hour ago: poor
+        lcp.observe("/a", "phone", 5.0)  # an hour ago: poor
     service.snapshot(now=10_000)
     for _ in range(4):
-        lcp.labels("/a", "phone").observe(1.0)  # since then: good
+        lcp.observe("/a", "phone", 1.0)  # since then: good
     state = service.state(3600, None, now=10_000 + 3600)
     lcp_state = state["metrics"]["LCP"]
     assert lcp_state["samples"] == 4
@@ -67,25 +86,22 @@ def test_a_window_counts_only_what_arrived_inside_it(tmp_path: Path) -> None:
 
 
 def test_windows_add_up_across_restarts_like_increase(tmp_path: Path) -> None:
-    first_registry = CollectorRegistry()
-    first, lcp = _service(tmp_path, "run-1", first_registry)
+    first, lcp = _service(tmp_path, "run-1")
     first.snapshot(now=1000)
     for _ in range(3):
-        lcp.labels("/a", "desktop").observe(3.0)
+        lcp.observe("/a", "desktop", 3.0)
     first.snapshot(now=1060)  # the run's last snapshot, then it stops
-    second_registry = CollectorRegistry()
-    second, lcp2 = _service(tmp_path, "run-2", second_registry)
-    lcp2.labels("/a", "desktop").observe(3.0)
+    second, lcp2 = _service(tmp_path, "run-2")
+    lcp2.observe("/a", "desktop", 3.0)
     state = second.state(3600, None, now=1200)
     assert state["metrics"]["LCP"]["samples"] == 4
     assert state["metrics"]["LCP"]["rating"] == "needs-improvement"
 
 
 def test_the_page_filter_keeps_one_route(tmp_path: Path) -> None:
-    registry = CollectorRegistry()
-    service, lcp = _service(tmp_path, "run-1", registry)
-    lcp.labels("/a", "phone").observe(1.0)
-    lcp.labels("/b", "phone").observe(9.0)
+    service, lcp = _service(tmp_path, "run-1")
+    lcp.observe("/a", "phone", 1.0)
+    lcp.observe("/b", "phone", 9.0)
     assert service.state(3600, "/b", now=100)["metrics"]["LCP"]["rating"] == "poor"
     assert service.state(3600, "/a", now=100)["metrics"]["LCP"]["rating"] == "good"
     poor = service.state(3600, "/b", now=100)
@@ -93,24 +109,34 @@ def test_the_page_filter_keeps_one_route(tmp_path: Path) -> None:
     assert poor["overallScore"] is not None
 
 
+class _CountingReads:
+    """The store's reader, noting who read it."""
+
+    def __init__(self, lcp: _LCP, name: str, reads: list[str]) -> None:
+        self._reader = lcp.metrics.reader
+        self._name = name
+        self._reads = reads
+
+    def read(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, HistogramSeries]:
+        if name == "perfbudget_lcp_seconds":
+            self._reads.append(self._name)
+        return self._reader.read(name, match)
+
+
 def test_one_worker_collects_each_minute_and_the_last_snapshot_at_shutdown_wins(tmp_path: Path) -> None:
-    registry = CollectorRegistry()
-    edges = {name: bucket_edges(v) for name, v in VITALS.items()}
-    lcp = Histogram("perfbudget_lcp_seconds", "LCP", ["route", "device"], buckets=edges["LCP"], registry=registry)
+    lcp = _LCP()
     collections: list[str] = []
 
     def worker(name: str) -> SummaryService:
-        def collect() -> CollectorRegistry:
-            collections.append(name)
-            return registry
-        return SummaryService(collect, edges, SnapshotStore(tmp_path / "s.sqlite"), "run-1", started=0)
+        return SummaryService(_CountingReads(lcp, name, collections), EDGES_BY_VITAL,
+                              SnapshotStore(tmp_path / "s.sqlite"), "run-1", started=0)
 
     first, second = worker("first"), worker("second")
-    lcp.labels("/a", "phone").observe(1.0)
+    lcp.observe("/a", "phone", 1.0)
     first.snapshot(now=600)
     second.snapshot(now=630)  # the same minute, already saved by the other worker: nothing collected
     assert collections == ["first"]
-    lcp.labels("/a", "phone").observe(1.0)
+    lcp.observe("/a", "phone", 1.0)
     second.snapshot(now=650, final=True)  # shutdown: the freshest counts replace the minute's
     assert collections == ["first", "second"]
     snapshot = SnapshotStore(tmp_path / "s.sqlite").at(650, None)["run-1"][("LCP", "/a", "phone")]

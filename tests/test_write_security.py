@@ -24,7 +24,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from perfbudget.metrics import scrape_registry
 from perfbudget.playbooks.store import TERMINAL
 from perfbudget.web.perffix import playbook_runner
 
@@ -163,8 +162,8 @@ def _call(client: FlaskClient, endpoint: Endpoint, header: str | None) -> Any:
 def _side_effects(app: Flask, registry: CollectorRegistry) -> tuple[int, float, float]:
     """(runs recorded, alerts counted, last reload time): what an accepted write would change."""
     runs = len(playbook_runner(app).store.recent(limit=500))
-    return (runs, sample_or_zero(scrape_registry(registry), "perfbudget_alerts_received_total", {"status": "firing"}),
-            sample(scrape_registry(registry), "perfbudget_config_last_reload_success_timestamp_seconds"))
+    return (runs, sample_or_zero(registry, "perfbudget_alerts_received_total", {"status": "firing"}),
+            sample(registry, "perfbudget_config_last_reload_success_timestamp_seconds"))
 
 
 # --- credentials ---------------------------------------------------------------------------------------
@@ -185,9 +184,9 @@ def test_a_write_without_the_right_credentials_is_refused_counted_and_changes_no
     assert answer.headers["WWW-Authenticate"] == 'Bearer realm="perfbudget"'
     assert endpoint.scope in answer.json["error"]
     assert _side_effects(app, registry) == before
-    assert sample(scrape_registry(registry), "perfbudget_auth_failures_total",
+    assert sample(registry, "perfbudget_auth_failures_total",
                   {"endpoint": endpoint.rule, "reason": reason}) == 1
-    exposition = scrape_registry(registry)
+    exposition = registry
     text = "".join(str(sample) for family in exposition.collect() for sample in family.samples)
     assert not any(secret in text or secret[:12] in text for secret in SECRETS.values())
 
@@ -202,7 +201,7 @@ def test_the_scopes_own_token_gets_in_by_bearer_or_basic(
     header = _bearer(secret) if scheme == "bearer" else _basic("alertmanager", secret)
     answer = _call(app.test_client(), endpoint, header)
     assert answer.status_code == endpoint.accepted, answer.json
-    assert sample_or_zero(scrape_registry(registry), "perfbudget_auth_failures_total",
+    assert sample_or_zero(registry, "perfbudget_auth_failures_total",
                           {"endpoint": endpoint.rule, "reason": "missing"}) == 0
 
 
@@ -213,7 +212,7 @@ def test_basic_credentials_are_refused_where_the_config_disallows_them(
     app = make_secure_app(allow_basic=False)
     answer = _call(app.test_client(), endpoint, _basic("alertmanager", SECRETS[endpoint.scope]))
     assert answer.status_code == 401
-    assert sample(scrape_registry(registry), "perfbudget_auth_failures_total",
+    assert sample(registry, "perfbudget_auth_failures_total",
                   {"endpoint": endpoint.rule, "reason": "missing"}) == 1
     assert _call(app.test_client(), endpoint, _bearer(SECRETS[endpoint.scope])).status_code == endpoint.accepted
 
@@ -227,7 +226,7 @@ def test_without_any_token_configured_every_write_is_a_403(
     answer = _call(app.test_client(), endpoint, _bearer(SECRETS[endpoint.scope]))
     assert answer.status_code == 403
     assert "none is configured" in answer.json["error"]
-    assert sample(scrape_registry(registry), "perfbudget_auth_failures_total",
+    assert sample(registry, "perfbudget_auth_failures_total",
                   {"endpoint": endpoint.rule, "reason": "unconfigured"}) == 1
 
 

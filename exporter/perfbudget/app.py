@@ -27,7 +27,7 @@ from .config import Config, load_config
 from .config.env import EPOCH_ENV
 from .dedup import SeenTable
 from .ingest import Ingestor
-from .metrics import Metrics, multiprocess_dir, scrape_registry
+from .metrics import Metrics, multiprocess_dir
 from .otlp import OtlpPipeline
 from .playbooks import build_runner, load_playbooks, suggest_fix
 from .reload import Reloader, histogram_edges
@@ -88,10 +88,15 @@ def create_app(
     edges = histogram_edges(budgets)
     beacons = config.beacons
 
-    metrics = Metrics(registry, edges, ("navigation_type",) if beacons.navigation_type_label else ())
+    epoch = os.environ.get(EPOCH_ENV) or uuid.uuid4().hex
+    directory = multiprocess_dir()
+    metrics = Metrics(registry, edges, max_routes=config.routes.max_routes,
+                      navigation_type_label=beacons.navigation_type_label,
+                      directory=Path(directory) if directory else None, epoch=int(epoch[:15], 16))
     metrics.config_reload_successful.set(1)
     metrics.config_reload_timestamp.set(clock())
     lifetime = Lifetime()
+    lifetime.add(metrics.close)
     seen = SeenTable(beacons.dedup_slots, beacons.dedup_ttl_seconds, _shared_file("dedup.bin"))
     lifetime.add(seen.close)
     routes = RouteNormalizer(config.routes, RouteTable(config.routes.max_routes, _shared_file("routes.bin")))
@@ -102,10 +107,10 @@ def create_app(
         lifetime.add(otlp.shutdown)
     ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label)
     vitals_summary = SummaryService(
-        lambda: scrape_registry(registry),
+        metrics.reader,
         edges,
         SnapshotStore(config.data_dir / "summary.sqlite"),
-        epoch=os.environ.get(EPOCH_ENV) or uuid.uuid4().hex,
+        epoch=epoch,
         started=clock(),
         target_for=budgets.target_for,
         diagnose=attribution.diagnosis,
@@ -125,7 +130,7 @@ def create_app(
         ok=False, error=f"body is over the limit of {alerts.MAX_BODY} bytes"), 413))
     app.extensions[_LIFETIME] = lifetime
     auth.init_app(app, config.auth, metrics.auth_failures)
-    ops.init_app(app, registry, vitals_summary.problems, Reloader(config_path, edges, metrics, swap))
+    ops.init_app(app, metrics, vitals_summary.problems, Reloader(config_path, edges, metrics, swap))
     summary.init_app(app, vitals_summary, routes)
     console.init_app(app, vitals_summary, routes, runner)
     alerts.init_app(app, runner, metrics.alerts_received)

@@ -35,6 +35,8 @@ RejectReason = Literal[
     "rate_limited",
 ]
 REJECT_REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
+#: The web-vitals `navigationType` values kept as a label value (anything else is "unknown").
+NAVIGATION_TYPES = ("navigate", "reload", "back-forward", "back-forward-cache", "prerender", "restore")
 #: Metric names web-vitals clients still send that perfbudget refuses, each with its own reason.
 RETIRED: dict[str, RejectReason] = {"FID": "fid_retired"}
 

@@ -11,15 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .beacons import Report
+from .beacons import NAVIGATION_TYPES, Report
 from .dedup import SeenTable, fingerprint
 from .devices import device_class
-from .metrics import Metrics, histogram_observer
+from .metrics import Metrics
 from .routes import RouteNormalizer
-
-NAVIGATION_TYPES = frozenset(
-    {"navigate", "reload", "back-forward", "back-forward-cache", "prerender", "restore"}
-)
 
 
 class Recorder(Protocol):
@@ -65,7 +61,17 @@ class Ingestor:
         self._otlp = otlp
         self._nav_label = navigation_type_label
         self._observers: dict[tuple[str, ...], Callable[[float], None]] = {}
-        self._duplicate = {name: metrics.reports_duplicate.labels(name) for name in metrics.vitals}
+        self._duplicate = metrics.duplicates
+        self._accepted = metrics.accepted
+
+    def _observer(self, name: str, labels: tuple[str, ...]) -> Callable[[float], None]:
+        """The store's observer for one series. The table has a slot for every label tuple the bounded
+        labels allow (metrics.vital_specs), so a refusal is a bug: it is raised, never hidden."""
+        observe = self._metrics.vitals[name].observer(labels)
+        if observe is None:
+            raise RuntimeError(f"the metrics store has no slot left for {name} {labels}: its capacity must "
+                               "cover every route, device and navigation type")
+        return observe
 
     def record(self, reports: list[Report], client: Client) -> IngestResult:
         """Observe each report not seen before (one value per (id, name), across workers)."""
@@ -79,7 +85,7 @@ class Ingestor:
         for report, is_new in zip(reports, fresh, strict=True):
             name = report.vital.name
             if not is_new:
-                self._duplicate[name].inc()
+                self._duplicate[name]()
                 result.duplicates += 1
                 continue
             url = report.page_url or client.referer
@@ -87,7 +93,7 @@ class Ingestor:
                 route, overflowed = self._routes.route(url)
                 last_url = url
                 if overflowed:
-                    self._metrics.route_overflow.inc()
+                    self._metrics.route_overflow()
             if report.device_hint is not None:
                 device = report.device_hint
             else:
@@ -100,10 +106,10 @@ class Ingestor:
                 labels = (*labels, nav if nav in NAVIGATION_TYPES else "unknown")
             observe = self._observers.get(labels)
             if observe is None:
-                child = self._metrics.vitals[name].labels(*labels[1:])
-                observe = self._observers[labels] = histogram_observer(child)
+                observe = self._observers[labels] = self._observer(name, labels[1:])
             value = report.value
             observe(value)
+            self._accepted[name]()
             result.accepted += 1
             rating = report.vital.rate(value)
             if rating == "poor":

@@ -1,28 +1,47 @@
-"""Every Prometheus metric perfbudget exposes, declared once, on an injected registry.
+"""Every Prometheus metric perfbudget exposes, declared once.
 
-Under the production server each worker writes its samples to mmap files in PROMETHEUS_MULTIPROC_DIR
-(client_python's multiprocess mode, chosen by that variable before prometheus_client is imported);
-`/metrics` then builds a fresh registry with a `MultiProcessCollector` per scrape, so counts are exact
-across workers.
+Two stores, one exposition:
+- what the beacon endpoint touches on every request (the vitals histograms, the accepted, rejected and
+  duplicate counts, beacon sizes and status codes, route overflow) lives in `perfbudget.store`: a
+  shared-memory table with one slab per worker, read whole by any worker's scrape and by the summary;
+- everything else (alerts, playbook runs, auth failures, OTLP outcomes, reload status, build info) stays
+  on client_python, in its multiprocess mode under the production server (PROMETHEUS_MULTIPROC_DIR).
+
+`Metrics.registry` holds both (the store through its collector), for tests and for the development
+server; `/metrics` renders client_python's part with client_python and the store's part with the store's
+own byte-identical exposition, streamed (web/ops.py).
 """
 
 from __future__ import annotations
 
 import os
 import platform
-from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from itertools import chain
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.openmetrics import exposition as openmetrics
 
 from . import __version__
-from .beacons import REJECT_REASONS
+from .beacons import NAVIGATION_TYPES, REJECT_REASONS
 from .config.env import MULTIPROC_ENV
+from .devices import DEVICES
+from .routes import OTHER, UNKNOWN_ROUTE
+from .store import Counter as StoreCounter
+from .store import FamilySpec, Histogram, Increment, Reader, StoreCollector, Table, exposition
 from .vitals import VITALS
 
+_EOF = b"# EOF\n"
 SIZE_BUCKETS = (64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
+#: HTTP status codes the beacon endpoint answers with.
+BEACON_CODES = ("200", "204", "400", "403", "405", "413", "429")
+#: Route labels beyond the configured cap that the route normalizer can still produce.
+SPECIAL_ROUTES = (OTHER, UNKNOWN_ROUTE)
+
 
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
@@ -42,163 +61,190 @@ def bind_multiprocess_values() -> None:
         values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
+class _Forward:
+    """Every family of another registry: the client_python part, registered beside the store's collector."""
+
+    def __init__(self, source: CollectorRegistry) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._source.collect()
+
+
+def vital_specs(bucket_edges: Mapping[str, tuple[float, ...]], max_routes: int,
+                navigation_type_label: bool) -> list[FamilySpec]:
+    """The five vitals histograms, with a slot for every label tuple the bounded labels allow.
+
+    Each slab holds (max_routes + 2 special routes) x 4 devices (x 7 navigation types when that label is on)
+    series per vital: every label tuple the bounded labels allow has its slot, so none is ever refused.
+    """
+    labels = ("route", "device", *(("navigation_type",) if navigation_type_label else ()))
+    navs = len(NAVIGATION_TYPES) + 1 if navigation_type_label else 1
+    capacity = (max_routes + len(SPECIAL_ROUTES)) * len(DEVICES) * navs
+    return [
+        FamilySpec.histogram(
+            vital.metric,
+            f"{vital.description} Real-user {vital.name} per page load"
+            + (" in seconds." if vital.unit == "s" else " (unitless)."),
+            labels,
+            bucket_edges[vital.name],
+            capacity=capacity,
+            key_bytes=256,
+        )
+        for vital in VITALS.values()
+    ]
+
+
+def hot_path_specs() -> list[FamilySpec]:
+    """The counters and the size histogram the beacon endpoint touches per request, every series reserved."""
+    vitals = [(name,) for name in VITALS]
+    return [
+        FamilySpec.counter("perfbudget_reports_accepted_total",
+                           "Web Vitals reports accepted and observed, by vital.", ("metric",), reserved=vitals),
+        FamilySpec.counter("perfbudget_reports_rejected_total",
+                           "Web Vitals reports (or whole beacons) refused, by reason.", ("reason",),
+                           reserved=[(reason,) for reason in REJECT_REASONS]),
+        FamilySpec.counter("perfbudget_reports_duplicate_total",
+                           "Reports for an (id, metric) pair already observed: later updates and repeats, "
+                           "not observed again.", ("metric",), reserved=vitals),
+        FamilySpec.counter("perfbudget_beacon_requests_total", "Beacon requests answered, by HTTP status code.",
+                           ("code",), reserved=[(code,) for code in BEACON_CODES]),
+        FamilySpec.histogram("perfbudget_beacon_request_size_bytes", "Size of beacon request bodies in bytes.",
+                             (), SIZE_BUCKETS, capacity=1, reserved=[()]),
+        FamilySpec.counter("perfbudget_route_overflow_total",
+                           "Reports counted under route=\"other\" because the distinct route cap was reached.",
+                           (), capacity=1, reserved=[()]),
+    ]
+
+
 class Metrics:
-    """The exporter's metrics. Build one per app with the registry to register them on."""
+    """The exporter's metrics. Build one per app (so per worker, after the fork) on the registry given."""
 
     def __init__(
         self,
         registry: CollectorRegistry,
         bucket_edges: Mapping[str, tuple[float, ...]],
-        extra_labels: tuple[str, ...] = (),
+        *,
+        max_routes: int = 200,
+        navigation_type_label: bool = False,
+        directory: Path | None = None,
+        epoch: int = 0,
     ) -> None:
-        labels = ("route", "device", *extra_labels)
-        self.labelnames = labels
-        self.vitals: dict[str, Histogram] = {
-            vital.name: Histogram(
-                vital.metric,
-                f"{vital.description} Real-user {vital.name} per page load"
-                + (" in seconds." if vital.unit == "s" else " (unitless)."),
-                labels,
-                buckets=bucket_edges[vital.name],
-                registry=registry,
-            )
-            for vital in VITALS.values()
-        }
-        self.reports_rejected = Counter(
-            "perfbudget_reports_rejected_total",
-            "Web Vitals reports (or whole beacons) refused, by reason.",
-            ["reason"],
-            registry=registry,
-        )
-        for reason in REJECT_REASONS:  # every reason at 0 from the start: rate() needs the first sample
-            self.reports_rejected.labels(reason)
-        self.reports_duplicate = Counter(
-            "perfbudget_reports_duplicate_total",
-            "Reports for an (id, metric) pair already observed: later updates and repeats, not observed again.",
-            ["metric"],
-            registry=registry,
-        )
-        self.beacon_requests = Counter(
-            "perfbudget_beacon_requests_total",
-            "Beacon requests answered, by HTTP status code.",
-            ["code"],
-            registry=registry,
-        )
-        self.beacon_size = Histogram(
-            "perfbudget_beacon_request_size_bytes",
-            "Size of beacon request bodies in bytes.",
-            buckets=SIZE_BUCKETS,
-            registry=registry,
-        )
-        self.route_overflow = Counter(
-            "perfbudget_route_overflow_total",
-            "Reports counted under route=\"other\" because the distinct route cap was reached.",
-            registry=registry,
-        )
+        self.registry = registry
+        self.labelnames = ("route", "device", *(("navigation_type",) if navigation_type_label else ()))
+        self.table = Table([*vital_specs(bucket_edges, max_routes, navigation_type_label), *hot_path_specs()],
+                           directory, epoch=epoch)
+        self.reader = Reader(self.table)
+        self.vitals: dict[str, Histogram] = {name: self.table.histogram(v.metric) for name, v in VITALS.items()}
+        self.accepted: dict[str, Increment] = _incrementers(self.table.counter("perfbudget_reports_accepted_total"),
+                                                            VITALS)
+        self.duplicates: dict[str, Increment] = _incrementers(
+            self.table.counter("perfbudget_reports_duplicate_total"), VITALS)
+        self.rejected: dict[str, Increment] = _incrementers(self.table.counter("perfbudget_reports_rejected_total"),
+                                                            REJECT_REASONS)
+        self.beacon_requests: dict[str, Increment] = _incrementers(
+            self.table.counter("perfbudget_beacon_requests_total"), BEACON_CODES)
+        size = self.table.histogram("perfbudget_beacon_request_size_bytes").observer(())
+        overflow = self.table.counter("perfbudget_route_overflow_total").incrementer(())
+        assert size is not None and overflow is not None  # reserved series always have their slot
+        self.beacon_size = size
+        self.route_overflow = overflow
+        self._client = CollectorRegistry()
+        registry.register(_Forward(self._client))
+        registry.register(StoreCollector(self.reader))
+        client = self._client
         self.alerts_received = Counter(
             "perfbudget_alerts_received_total",
             "Alerts received from Alertmanager's webhook, by alert status.",
             ["status"],
-            registry=registry,
+            registry=client,
         )
         self.playbook_runs = Counter(
             "perfbudget_playbook_runs_total",
             "Playbook runs finished, by playbook, mode and outcome.",
             ["playbook", "mode", "outcome"],
-            registry=registry,
+            registry=client,
         )
         self.auth_failures = Counter(
             "perfbudget_auth_failures_total",
             "Requests to the webhook and write endpoints refused for their credentials, by route template and "
             "reason (missing, wrong, scope, unconfigured).",
             ["endpoint", "reason"],
-            registry=registry,
+            registry=client,
         )
         self.otlp_exports = Counter(
             "perfbudget_otlp_exports_total",
             "OTLP metric export attempts, by outcome (success, failure).",
             ["outcome"],
-            registry=registry,
+            registry=client,
         )
         self.otlp_failed_points = Counter(
             "perfbudget_otlp_failed_data_points_total",
             "Data points in OTLP exports that failed (collector down, slow or refusing).",
-            registry=registry,
+            registry=client,
         )
         self.config_reload_successful = Gauge(
             "perfbudget_config_last_reload_successful",
             "Whether the last configuration load or reload succeeded (1) or failed (0).",
-            registry=registry,
+            registry=client,
             multiprocess_mode="livemin",
         )
         self.config_reload_timestamp = Gauge(
             "perfbudget_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration load or reload.",
-            registry=registry,
+            registry=client,
             multiprocess_mode="livemax",
         )
         self.build_info = Gauge(
             "perfbudget_build_info",
             "perfbudget's version and the Python it runs on; the value is always 1.",
             ["version", "python_version"],
-            registry=registry,
+            registry=client,
             multiprocess_mode="max",
         )
         self.build_info.labels(__version__, platform.python_version()).set(1)
 
+    def client_registry(self) -> CollectorRegistry:
+        """client_python's part of /metrics: every worker's samples in multiprocess mode, else this app's."""
+        directory = multiprocess_dir()
+        if directory is None:
+            return self._client
+        registry = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return registry
 
-def histogram_observer(child: Histogram) -> Callable[[float], None]:
-    """A faster `observe` for one labelled histogram child, on client_python's own value objects.
+    def scrape_registry(self) -> CollectorRegistry:
+        """Everything /metrics shows, as one client_python registry (the slow, general rendering)."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Forward(self.client_registry()))
+        registry.register(StoreCollector(self.reader))
+        return registry
 
-    `Histogram.observe` checks observability and walks the buckets linearly on every call; on the beacon
-    path (five observations per page view) a bisect over the same bounds, writing the same two values
-    (the sum and the one non-cumulative bucket), is measurably cheaper. Exposition is unchanged.
-    """
-    upper: list[float] = child._upper_bounds
-    buckets = child._buckets
-    total = child._sum
+    def exposition(self, accept: str) -> tuple[Iterator[bytes], str]:
+        """/metrics for an Accept header: the body in chunks, and its content type.
 
-    def observe(value: float) -> None:
-        total.inc(value)
-        buckets[bisect_left(upper, value)].inc(1)
+        Prometheus's text format and OpenMetrics 1.0 (what Prometheus asks for) take the fast path: the
+        client_python part rendered by client_python, the store's part by the store, byte for byte what
+        client_python would render for it. Any other negotiated format renders everything with
+        client_python."""
+        encoder, content_type = choose_encoder(accept)
+        if encoder is generate_latest:
+            return chain([generate_latest(self.client_registry())], exposition.text(self.reader)), content_type
+        if getattr(encoder, "func", None) is openmetrics.generate_latest and getattr(encoder, "keywords", None) == {
+                "escaping": openmetrics.UNDERSCORES, "version": "1.0.0"}:
+            head = openmetrics.generate_latest(self.client_registry())[: -len(_EOF)]
+            return chain([head], exposition.openmetrics(self.reader), [_EOF]), content_type
+        return iter([encoder(self.scrape_registry())]), content_type
 
-    return observe
-
-
-class _Derived:
-    """Every family of a source registry, plus counters derived from it at scrape time.
-
-    `perfbudget_reports_accepted_total{metric}` is exactly the vital histograms' `_count`, so it is read
-    from them rather than written a second time per report on the hot path.
-    """
-
-    def __init__(self, source: CollectorRegistry) -> None:
-        self._source = source
-
-    def collect(self) -> Iterator[Metric]:
-        names = {vital.metric: vital.name for vital in VITALS.values()}
-        accepted = dict.fromkeys(names.values(), 0.0)
-        for family in self._source.collect():
-            vital = names.get(family.name)
-            if vital is not None:
-                accepted[vital] += sum(s.value for s in family.samples if s.name.endswith("_count"))
-            yield family
-        derived = CounterMetricFamily(
-            "perfbudget_reports_accepted", "Web Vitals reports accepted and observed, by vital.", labels=["metric"]
-        )
-        for vital, count in accepted.items():
-            derived.add_metric([vital], count)
-        yield derived
+    def close(self) -> None:
+        self.reader.close()
+        self.table.close()
 
 
-def scrape_registry(app_registry: CollectorRegistry) -> CollectorRegistry:
-    """The registry to render for one scrape: every worker's samples in multiprocess mode, else the app's,
-    with the derived counters."""
-    directory = multiprocess_dir()
-    source = app_registry
-    if directory is not None:
-        source = CollectorRegistry()
-        MultiProcessCollector(source, path=directory)  # type: ignore[no-untyped-call]
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Derived(source))
-    return registry
+def _incrementers(family: StoreCounter, values: Mapping[str, object] | tuple[str, ...]) -> dict[str, Increment]:
+    out: dict[str, Increment] = {}
+    for value in values:
+        inc = family.incrementer((value,))
+        assert inc is not None  # reserved series always have their slot
+        out[value] = inc
+    return out

@@ -1,10 +1,11 @@
 """Windows over the histograms -> the `GET /api/web-vitals` answer.
 
 The histograms are cumulative since the server started, so a window needs their value at its start. Every
-worker snapshots the (multiprocess-aggregated) histograms into SQLite once a minute; a window's counts are
-"now minus the last snapshot at or before the window's start", per server run ("epoch"), summed over the
-runs the window spans, like PromQL's `increase()` across counter resets. The 75th percentile is then
-interpolated inside its bucket exactly as `histogram_quantile` does, so the two agree on the same data.
+worker snapshots the histograms (every worker's slabs of the shared-memory store) into SQLite once a
+minute; a window's counts are "now minus the last snapshot at or before the window's start", per server
+run ("epoch"), summed over the runs the window spans, like PromQL's `increase()` across counter resets.
+The 75th percentile is then interpolated inside its bucket exactly as `histogram_quantile` does, so the
+two agree on the same data.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from prometheus_client import CollectorRegistry
 
 from .sqlite import prepare
+from .store import HistogramSeries, Labels
 from .vitals import VITALS, Vital, overall_score
 
 Series = tuple[str, str, str]  # (vital, route, device)
@@ -62,26 +63,23 @@ def quantile(q: float, edges: tuple[float, ...], cumulative: Counts) -> float | 
     return lower + (upper - lower) * (rank - below) / in_bucket
 
 
-def read_histograms(registry: CollectorRegistry) -> dict[Series, Counts]:
-    """Cumulative bucket counts per (vital, route, device), extra labels summed away."""
-    by_metric = {v.metric: v.name for v in VITALS.values()}
+class HistogramSource(Protocol):
+    """Where the live histograms are read: the store's Reader (every worker's slabs)."""
+
+    def read(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, HistogramSeries]: ...
+
+
+def read_histograms(reader: HistogramSource, route: str | None = None) -> dict[Series, Counts]:
+    """Cumulative bucket counts per (vital, route, device), read from the store's slabs (every worker's),
+    extra labels (navigation type) summed away; only `route`'s series when given."""
+    match = None if route is None else {"route": route}
     out: dict[Series, Counts] = {}
-    for family in registry.collect():
-        vital = by_metric.get(family.name)
-        if vital is None:
-            continue
-        edges: dict[Series, dict[str, float]] = {}
-        for sample in family.samples:
-            if not sample.name.endswith("_bucket"):
-                continue
-            key = (vital, sample.labels.get("route", ""), sample.labels.get("device", ""))
-            le = sample.labels["le"]
-            edges.setdefault(key, {})
-            bucket = edges[key]
-            bucket[le] = bucket.get(le, 0.0) + sample.value
-        for key, buckets in edges.items():
-            ordered = sorted(buckets.items(), key=lambda kv: float(kv[0]))
-            out[key] = [count for _, count in ordered]
+    for vital in VITALS.values():
+        for labels, series in reader.read(vital.metric, match).items():
+            key = (vital.name, labels[0], labels[1])
+            total = out.get(key)
+            out[key] = list(series.buckets) if total is None else [a + b for a, b in zip(total, series.buckets,
+                                                                                         strict=True)]
     return out
 
 
@@ -165,7 +163,7 @@ class VitalState:
 class SummaryService:
     def __init__(
         self,
-        registry_for_scrape: Callable[[], CollectorRegistry],
+        reader: HistogramSource,
         edges: Mapping[str, tuple[float, ...]],
         store: SnapshotStore,
         epoch: str,
@@ -177,7 +175,7 @@ class SummaryService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
-        self._registry = registry_for_scrape
+        self._reader = reader
         self._edges = edges
         self.store = store
         self.epoch = epoch
@@ -198,7 +196,7 @@ class SummaryService:
         ts = int(now // self._interval * self._interval)
         if not final and self.store.has(self.epoch, ts):
             return
-        self.store.save(self.epoch, ts, read_histograms(self._registry()), replace=final)
+        self.store.save(self.epoch, ts, read_histograms(self._reader), replace=final)
 
     def problems(self) -> list[str]:
         """Why the summary cannot answer (its snapshot store fails), for `/-/ready`; empty when it can."""
@@ -236,9 +234,8 @@ class SummaryService:
     ) -> dict[str, Counts]:
         """Per vital, the bucket counts that arrived in [start, end] (end None = now), summed over series."""
         if end is None:
-            live = read_histograms(self._registry())
             ends = self.store.at(self._clock(), route)
-            ends[self.epoch] = {k: v for k, v in live.items() if route is None or k[1] == route}
+            ends[self.epoch] = read_histograms(self._reader, route)
         else:
             ends = self.store.at(end, route)
         starts = self.store.at(start, route)

@@ -13,7 +13,6 @@ from flask import Flask
 from prometheus_client import CollectorRegistry, Counter
 
 from perfbudget.config import Config
-from perfbudget.metrics import scrape_registry
 from perfbudget.playbooks import build_runner, load_playbooks
 from perfbudget.playbooks.alerts import PayloadError, mode_for_alert, parse_payload, receive
 from perfbudget.playbooks.runner import Runner
@@ -104,5 +103,5 @@ def test_a_second_alert_within_the_cooldown_is_recorded_as_skipped(
     other = post(client, "/api/alertmanager", payload(alert(fingerprint="fp2", route="/")),
                         headers=BEARER).json["runs"]
     assert {r["state"] for r in other} == {"queued"}
-    assert scrape_registry(registry).get_sample_value(
+    assert registry.get_sample_value(
         "perfbudget_playbook_runs_total", {"playbook": "test-images", "mode": "dry-run", "outcome": "skipped"}) == 1

@@ -13,7 +13,6 @@ from flask import Flask
 from prometheus_client import CollectorRegistry
 
 from perfbudget.config import Config
-from perfbudget.metrics import scrape_registry
 from perfbudget.playbooks import build_runner, load_playbooks
 from perfbudget.playbooks.records import Run, RunResult, RunState
 
@@ -99,7 +98,7 @@ def test_a_failing_preview_fails_the_dry_run_but_the_other_previews_are_kept(
     assert run.state == "failed"
     assert [a.status for a in run.result.actions] == ["previewed", "failed", "previewed"]
     assert run.result.actions[1].error == "broken: refused"
-    assert scrape_registry(registry).get_sample_value(
+    assert registry.get_sample_value(
         "perfbudget_playbook_runs_total", {"playbook": "test-images", "mode": "dry-run", "outcome": "failed"}) == 1
 
 

@@ -12,7 +12,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from perfbudget.metrics import scrape_registry
 from perfbudget.playbooks.runner import Runner
 
 from .conftest import BASIC, BEARER, TOKEN, EchoKind, alert, get, payload, runner_of, wait_run
@@ -132,7 +131,7 @@ def test_a_firing_alert_starts_a_dry_run_of_each_matching_playbook(
     assert shown["alert"] == {"fingerprint": "fp1", "startsAt": "2025-05-01T10:00:00.000Z", "status": "firing",
                               "resolvedAt": None}
     assert [e["event"] for e in shown["events"]] == ["queued", "running", "succeeded"]
-    metrics = scrape_registry(registry)
+    metrics = registry
     assert metrics.get_sample_value("perfbudget_alerts_received_total", {"status": "firing"}) == 1
     assert metrics.get_sample_value("perfbudget_playbook_runs_total",
                                     {"playbook": "test-images", "mode": "dry-run", "outcome": "succeeded"}) == 1

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from limits import RateLimitItem, parse_many, storage, strategies
 
-from ..beacons import REJECT_REASONS, BeaconError, parse
+from ..beacons import BeaconError, parse
 from ..config.model import Config
 from ..ingest import Client, Ingestor
 from ..metrics import Metrics
@@ -69,8 +69,8 @@ class BeaconEndpoint:
         self._limiter = RateLimiter(beacons.rate_limit)
         self._proxy_hops = config.server.trusted_proxy_hops
         self._size = metrics.beacon_size
-        self._codes = {code: metrics.beacon_requests.labels(str(code)) for code in _STATUS}
-        self._rejected = {reason: metrics.reports_rejected.labels(reason) for reason in REJECT_REASONS}
+        self._codes = {code: metrics.beacon_requests[str(code)] for code in _STATUS}
+        self._rejected = metrics.rejected
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
@@ -88,29 +88,29 @@ class BeaconEndpoint:
         origin = environ.get("HTTP_ORIGIN")
         cors = self._cors_headers(origin)
         if cors is None:
-            self._rejected["origin_not_allowed"].inc()
+            self._rejected["origin_not_allowed"]()
             return self._answer(start_response, 403, {"ok": False, "error": f"origin {origin!r} is not allowed"})
         retry = self._limiter.retry_after(self._client_address(environ))
         if retry is not None:
-            self._rejected["rate_limited"].inc()
+            self._rejected["rate_limited"]()
             return self._answer(
                 start_response, 429, {"ok": False, "error": f"rate limit exceeded; retry in {retry} s"},
                 [*cors, ("Retry-After", str(retry))],
             )
         body = self._read_body(environ)
         if body is None:
-            self._rejected["body_too_large"].inc()
+            self._rejected["body_too_large"]()
             return self._answer(
                 start_response, 413, {"ok": False, "error": f"body is over the limit of {self._max_body} bytes"}, cors
             )
-        self._size.observe(len(body))
+        self._size(len(body))
         try:
             reports, rejections = parse(body, self._max_batch)
         except BeaconError as exc:
-            self._rejected[exc.reason].inc()
+            self._rejected[exc.reason]()
             return self._answer(start_response, 400, {"ok": False, "error": str(exc)}, cors)
         for rejection in rejections:
-            self._rejected[rejection.reason].inc()
+            self._rejected[rejection.reason]()
         client = Client(
             referer=environ.get("HTTP_REFERER"),
             user_agent=environ.get("HTTP_USER_AGENT"),
@@ -178,7 +178,7 @@ class BeaconEndpoint:
             ("Access-Control-Max-Age", "86400"),
             ("Content-Length", "0"),
         ]
-        self._codes[204].inc()
+        self._codes[204]()
         start_response(_STATUS[204], headers)
         return [b""]
 
@@ -190,7 +190,7 @@ class BeaconEndpoint:
         headers: list[tuple[str, str]] | None = None,
     ) -> Iterable[bytes]:
         body = orjson.dumps(payload)
-        self._codes[code].inc()
+        self._codes[code]()
         start_response(
             _STATUS[code],
             [_JSON, ("Content-Length", str(len(body))), ("Cache-Control", "no-store"), *(headers or ())],

@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 from ..config.env import WEB_VITALS_JS_ENV
-from ..metrics import scrape_registry
+from ..metrics import Metrics
 from ..reload import Reloader
 from .auth import requires_scope
 
@@ -26,15 +24,15 @@ _KEY = "perfbudget.ops"
 
 @dataclass(frozen=True)
 class _Ops:
-    registry: CollectorRegistry
+    metrics: Metrics
     readiness: Callable[[], list[str]]
     reloader: Reloader
 
 
-def init_app(app: Flask, registry: CollectorRegistry, readiness: Callable[[], list[str]],
+def init_app(app: Flask, metrics: Metrics, readiness: Callable[[], list[str]],
              reloader: Reloader) -> None:
     """`readiness` lists why the exporter cannot answer (empty when it can)."""
-    app.extensions[_KEY] = _Ops(registry, readiness, reloader)
+    app.extensions[_KEY] = _Ops(metrics, readiness, reloader)
     app.register_blueprint(bp)
 
 
@@ -45,8 +43,7 @@ def _ops() -> _Ops:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Content negotiation as client_python does it: OpenMetrics when the scraper asks for it."""
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(scrape_registry(_ops().registry))
+    body, content_type = _ops().metrics.exposition(request.headers.get("Accept", ""))
     return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
