@@ -1,38 +1,87 @@
-"""Memory against active series: RSS of `perfbudget serve` (master and workers) at 1k, 10k and 50k series.
+"""Memory and scrape cost against active series, before the metrics store (a git worktree of `--baseline`) and now.
 
-    .venv/bin/python benchmarks/memory.py [--workers 2]
+    .venv/bin/python benchmarks/memory.py [--workers 2] [--steps 1000,10000,50000] [--baseline REV]
 
-A series is one (vital, route, device) histogram; each page view below reports all five vitals for a new
-route, so N series take N/5 routes (max_routes is raised to fit). It prints, per step, the resident memory of
-every process of the server, the size of client_python's multiprocess files, and the /metrics size and
-scrape time: figures, no assertions.
+A series is one (vital, route, device) histogram; each page view reports all five vitals for a new route,
+so N series take N/5 routes (max_routes is raised to fit, up to its limit of 10,000: 50k series). The series
+are loaded in batched beacons (100 page views each) over several connections. At each step, against
+`perfbudget serve` (granian, `--workers`), it measures: RSS and PSS summed over every process of the server
+(master and workers; RSS counts the shared slabs once per process that maps them, PSS splits them), the
+disk the multiprocess directory takes (client_python's .db files before, the store's sparse slabs now),
+the /metrics scrape time (median of 3, one when it takes over 2 s) and size, and the median latency of
+`GET /api/web-vitals`.
+
+"Before" is `perfbudget serve` started from a worktree of REV with PYTHONPATH=<worktree>/exporter, so the
+old package is imported with this virtualenv's dependencies; REV defaults to the parent of the commit
+"The metrics store wired in". "Now" is this checkout. The two servers run one after the other, never at
+once. It prints one table with both, the issue's targets beside the figures for now, and the series the
+default config reserves with and without the navigation_type label. Figures only; it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.client import HTTPConnection
 from pathlib import Path
+
+from perfbudget.budgets.model import load_budgets
+from perfbudget.config import Config
+from perfbudget.metrics import vital_specs
+from perfbudget.reload import histogram_edges
+from perfbudget.store import Layout
+from perfbudget.vitals import VITALS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from ingest import free_port, run  # noqa: E402  (a sibling script, not a package)
+from ingest import free_port, wait_up  # noqa: E402  (a sibling script, not a package)
 
-VITALS = (("LCP", 2100), ("FCP", 900), ("TTFB", 300), ("CLS", 0.03), ("INP", 120))
+REPORTS = (("LCP", 2100), ("FCP", 900), ("TTFB", 300), ("CLS", 0.03), ("INP", 120))
+PAGE_VIEWS_PER_BEACON = 100  # 500 reports, about 60 kB: under max_batch and max_body_bytes set below
+CONNECTIONS = 4
+SCRAPE_TIMEOUT = 60.0
+STORE_COMMIT = "^The metrics store wired in"
+# Issue 16's targets: series -> (RSS MiB, scrape s); and GET /api/web-vitals at 10k series.
+TARGETS = {10_000: (200.0, 0.5), 50_000: (400.0, 3.0)}
+SUMMARY_TARGET = (10_000, 100.0)
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+@dataclass(frozen=True)
+class Step:
+    series: int  # loaded
+    seen: int  # vitals series in the scrape (`_count` lines)
+    rss_mib: float
+    pss_mib: float
+    files_mib: float
+    scrape_s: float | None  # None: no answer within SCRAPE_TIMEOUT
+    metrics_bytes: int | None
+    summary_ms: float | None
+
+
+# --- processes ---------------------------------------------------------------------------------------------
+
+
+def _status_kib(path: str, field: str) -> int:
+    try:
+        with open(path) as status:
+            for line in status:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return 0
 
 
@@ -51,56 +100,274 @@ def family(root_pid: int) -> list[int]:
     return pids
 
 
-def send_routes(port: int, start: int, stop: int) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    for route in range(start, stop):
+def memory_mib(root_pid: int) -> tuple[list[float], float]:
+    """(RSS per process, PSS summed over them) for the server's processes, MiB."""
+    pids = family(root_pid)
+    rss = [_status_kib(f"/proc/{pid}/status", "VmRSS:") / 1024 for pid in pids]
+    pss = sum(_status_kib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in pids)
+    return rss, pss / 1024
+
+
+def allocated_mib(directory: Path) -> float:
+    """Disk blocks the files take (the slabs are sparse: their apparent size says little)."""
+    return sum(p.stat().st_blocks * 512 for p in directory.rglob("*") if p.is_file()) / 2**20
+
+
+@contextmanager
+def serve(cmd: list[str], port: int, env: dict[str, str], cwd: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/-/ready", proc)
+        yield proc
+    except BaseException:
+        print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
+        raise
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+# --- load and measure ----------------------------------------------------------------------------------------
+
+
+def _beacon(first: int, stop: int) -> bytes:
+    reports = []
+    for route in range(first, stop):
         page = f"https://shop.test/section-{route}/"
-        body = json.dumps([{"name": n, "value": v, "id": f"r{route}", "pageUrl": page} for n, v in VITALS])
-        conn.request("POST", "/api/web-vitals", body, {"Content-Type": "text/plain"})
+        reports += [{"name": n, "value": v, "id": f"r{route}", "pageUrl": page} for n, v in REPORTS]
+    return json.dumps(reports).encode()
+
+
+def send_routes(port: int, start: int, stop: int) -> None:
+    """Routes [start, stop) x five vitals, in batched beacons over CONNECTIONS keep-alive connections."""
+    local = threading.local()
+
+    def post(first: int) -> None:
+        last = min(first + PAGE_VIEWS_PER_BEACON, stop)
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = HTTPConnection("127.0.0.1", port, timeout=SCRAPE_TIMEOUT)
+        conn.request("POST", "/api/web-vitals", _beacon(first, last), {"Content-Type": "text/plain"})
         response = conn.getresponse()
-        response.read()
-        if response.status != 200:
-            raise SystemExit(f"beacon for route {route} answered {response.status}")
-    conn.close()
+        raw = response.read()
+        expected = (last - first) * len(REPORTS)
+        if response.status != 200 or json.loads(raw).get("received") != expected:
+            raise SystemExit(f"beacon for routes {first}..{last} answered {response.status}: {raw[:300]!r}")
+
+    with ThreadPoolExecutor(CONNECTIONS) as pool:
+        list(pool.map(post, range(start, stop, PAGE_VIEWS_PER_BEACON)))
+
+
+def timed_get(port: int, path: str, conn: HTTPConnection | None = None) -> tuple[float, bytes]:
+    own = conn is None
+    conn = conn or HTTPConnection("127.0.0.1", port, timeout=SCRAPE_TIMEOUT)
+    started = time.perf_counter()
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read()
+    elapsed = time.perf_counter() - started
+    if own:
+        conn.close()
+    if response.status != 200:
+        raise SystemExit(f"GET {path} answered {response.status}: {body[:300]!r}")
+    return elapsed, body
+
+
+def median_get(port: int, path: str, times: int, keep_alive: bool) -> tuple[float | None, bytes | None]:
+    """Median seconds over `times` requests (a single one when the first takes over 2 s), and the last body;
+    (None, None) when a request gets no answer within SCRAPE_TIMEOUT."""
+    conn = HTTPConnection("127.0.0.1", port, timeout=SCRAPE_TIMEOUT) if keep_alive else None
+    runs: list[float] = []
+    body = None
+    try:
+        while len(runs) < times and (not runs or runs[-1] <= 2):
+            elapsed, body = timed_get(port, path, conn)
+            runs.append(elapsed)
+    except TimeoutError:
+        return None, None
+    finally:
+        if conn is not None:
+            conn.close()
+    return statistics.median(runs), body
+
+
+def seen_series(body: bytes) -> int:
+    prefixes = tuple(f"{vital.metric}_count{{".encode() for vital in VITALS.values())
+    return sum(1 for line in body.splitlines() if line.startswith(prefixes))
+
+
+def measure(name: str, cmd: list[str], env: dict[str, str], cwd: Path, work: Path, steps: list[int],
+            workers: int) -> list[Step]:
+    port = free_port()
+    run_dir = work / name
+    run_dir.mkdir()
+    multiproc = run_dir / "multiproc"
+    config = run_dir / "perfbudget.yml"
+    # Every path is its own route here (no collapsing), and the caps are raised to hold them and the batches.
+    config.write_text(f"routes:\n  max_routes: {min(10_000, max(1, max(steps) // len(REPORTS)))}\n"
+                      f"beacons:\n  rate_limit: 'off'\n  max_batch: 1000\n  max_body_bytes: {1 << 20}\n"
+                      f"data_dir: {run_dir / 'data'}\n")
+    full_env = {**env, "PERFBUDGET_RATE_LIMIT": "off", "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+    args = [*cmd, "serve", "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--server", "granian"]
+    out: list[Step] = []
+    with serve(args, port, full_env, cwd, run_dir / "server.log") as proc:
+        routes_sent = 0
+        for series in steps:
+            routes = series // len(REPORTS)
+            loading = time.perf_counter()
+            send_routes(port, routes_sent, routes)
+            routes_sent = routes
+            loaded = time.perf_counter() - loading
+            scrape, body = median_get(port, "/metrics", 3, keep_alive=False)
+            summary, _ = median_get(port, "/api/web-vitals", 5, keep_alive=True)
+            per_process, pss = memory_mib(proc.pid)
+            rss = sum(per_process)
+            size = len(body) if body is not None else None
+            step = Step(series, seen_series(body) if body is not None else -1, rss, pss, allocated_mib(multiproc),
+                        scrape, size, summary * 1000 if summary is not None else None)
+            out.append(step)
+            print(f"  {name}: {series} series ({step.seen} in the scrape) loaded in {loaded:.1f} s; RSS {rss:.0f} MiB"
+                  f" ({' + '.join(f'{x:.0f}' for x in per_process)}), scrape {_s(scrape)},"
+                  f" /api/web-vitals {_ms(step.summary_ms)}", flush=True)
+    return out
+
+
+# --- baseline ------------------------------------------------------------------------------------------------
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def default_baseline() -> str:
+    wired = git("log", "-1", "--format=%h", f"--grep={STORE_COMMIT}", "--", "exporter/perfbudget/metrics.py")
+    if not wired:
+        raise SystemExit("no commit 'The metrics store wired in' touches metrics.py: pass --baseline REV")
+    return f"{wired}~1"
+
+
+@contextmanager
+def worktree(rev: str, parent: Path) -> Iterator[Path]:
+    path = parent / "baseline"
+    git("worktree", "add", "--detach", str(path), rev)
+    try:
+        yield path
+    finally:
+        git("worktree", "remove", "--force", str(path))
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("OTEL_", "PERFBUDGET_", "PROMETHEUS_")) and k != "PYTHONPATH"}
+
+
+def imported_from(env: dict[str, str]) -> str:
+    return subprocess.run([sys.executable, "-c", "import perfbudget; print(perfbudget.__file__)"], env=env,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+# --- report --------------------------------------------------------------------------------------------------
+
+
+def navigation_type_series() -> list[str]:
+    """What the default config's store reserves per slab, with and without the navigation_type label."""
+    config = Config()
+    edges = histogram_edges(load_budgets(config.budgets_file))
+    lines = []
+    for label in (False, True):
+        specs = vital_specs(edges, config.routes.max_routes, label)
+        series = sum(spec.capacity for spec in specs)
+        lines.append(f"  navigation_type_label {'on ' if label else 'off'}: {series:>6} vitals series reserved "
+                     f"({specs[0].capacity} per vital), {Layout(specs).size / 2**20:.1f} MiB per slab (sparse)")
+    return [f"Default config (max_routes {config.routes.max_routes}):", *lines]
+
+
+def _s(value: float | None) -> str:
+    return f"{value:.3f} s" if value is not None else f"> {SCRAPE_TIMEOUT:.0f} s"
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.1f} ms" if value is not None else f"> {SCRAPE_TIMEOUT * 1000:.0f} ms"
+
+
+def _bytes(value: int | None) -> str:
+    return str(value) if value is not None else "-"
+
+
+def table(before: list[Step], now: list[Step]) -> list[str]:
+    head = (f"{'series':>7} {'seen b/n':>13} | {'RSS before':>10} {'RSS now':>8} | {'PSS before':>10} {'PSS now':>8} | "
+            f"{'files before':>12} {'files now':>9} | {'scrape before':>13} {'scrape now':>10} | "
+            f"{'/metrics bytes b/n':>21} | {'summary before':>14} {'summary now':>11}")
+    rows = [head, "-" * len(head)]
+    for b, n in zip(before, now, strict=True):
+        rows.append(
+            f"{n.series:>7} {f'{b.seen}/{n.seen}':>13} | {b.rss_mib:>6.0f} MiB {n.rss_mib:>4.0f} MiB | "
+            f"{b.pss_mib:>6.0f} MiB {n.pss_mib:>4.0f} MiB | {b.files_mib:>8.1f} MiB {n.files_mib:>5.1f} MiB | "
+            f"{_s(b.scrape_s):>13} {_s(n.scrape_s):>10} | "
+            f"{_bytes(b.metrics_bytes):>10}/{_bytes(n.metrics_bytes):<10} | "
+            f"{_ms(b.summary_ms):>14} {_ms(n.summary_ms):>11}")
+    return rows
+
+
+def targets(now: list[Step]) -> list[str]:
+    by_series = {step.series: step for step in now}
+    lines = ["Issue 16's targets (now):"]
+    for series, (rss, scrape) in TARGETS.items():
+        step = by_series.get(series)
+        if step is None:
+            continue
+        scraped = step.scrape_s is not None and step.scrape_s <= scrape
+        lines.append(f"  {series:>6} series: RSS {step.rss_mib:.0f} MiB (<= {rss:.0f}: "
+                     f"{'met' if step.rss_mib <= rss else 'MISSED'}), scrape {_s(step.scrape_s)} (<= {scrape} s: "
+                     f"{'met' if scraped else 'MISSED'})")
+    series, ms = SUMMARY_TARGET
+    if series in by_series:
+        got = by_series[series].summary_ms
+        lines.append(f"  GET /api/web-vitals at {series} series: {_ms(got)} (<= {ms:.0f} ms: "
+                     f"{'met' if got is not None and got <= ms else 'MISSED'})")
+    return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--steps", default="1000,10000,50000", help="active series to measure at")
+    parser.add_argument("--baseline", default=None,
+                        help="revision for 'before' (default: the parent of 'The metrics store wired in')")
     args = parser.parse_args()
-    steps = [int(s) for s in args.steps.split(",")]
-    port = free_port()
+    # 0: the server just started, nothing observed (the fixed cost the other rows grow from).
+    steps = sorted({0, *(int(s) for s in args.steps.split(","))})
+    if max(steps) // len(REPORTS) > 10_000:
+        raise SystemExit("at most 50000 series: max_routes is capped at 10,000")
+    rev = args.baseline or default_baseline()
     work = Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    config = work / "perfbudget.yml"
-    # Every path is its own route here (no collapsing), and the cap is raised to hold them.
-    config.write_text(f"routes:\n  max_routes: {max(steps) // len(VITALS)}\ndata_dir: {work / 'data'}\n")
-    multiproc = work / "multiproc"
-    env = {"PERFBUDGET_RATE_LIMIT": "off", "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
-    cmd = [sys.executable, "-m", "perfbudget", "serve", "--config.file", str(config),
-           "--web.listen-address", f"127.0.0.1:{port}", "--workers", str(args.workers)]
-    print(f"perfbudget serve, {args.workers} workers; each step adds routes x 5 vitals x 1 device")
-    print(f"{'series':>8} {'routes':>7} {'RSS total MiB':>14} {'per process MiB':>30} {'mmap files MiB':>15} "
-          f"{'/metrics MiB':>13} {'scrape s':>9}")
-    with run(cmd, f"http://127.0.0.1:{port}/-/ready", env):
-        server_pid = next(int(line.split()[0]) for line in subprocess.run(
-            ["ps", "-e", "-o", "pid=,args="], capture_output=True, text=True, check=True).stdout.splitlines()
-            if f"127.0.0.1:{port}" in line and "perfbudget" in line and "serve" in line)
-        routes_sent = 0
-        for series in steps:
-            routes = series // len(VITALS)
-            send_routes(port, routes_sent, routes)
-            routes_sent = routes
-            started = time.perf_counter()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            conn.request("GET", "/metrics")
-            body = conn.getresponse().read()
-            scrape = time.perf_counter() - started
-            per = [rss_kib(pid) / 1024 for pid in family(server_pid)]
-            files = sum(f.stat().st_size for f in multiproc.glob("*.db")) / 2**20
-            print(f"{series:>8} {routes:>7} {sum(per):>14.1f} {' '.join(f'{x:.0f}' for x in per):>30} "
-                  f"{files:>15.1f} {len(body) / 2**20:>13.1f} {scrape:>9.2f}", flush=True)
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        with worktree(rev, work) as tree:
+            old_env = {**clean_env(), "PYTHONPATH": str(tree / "exporter")}
+            where = imported_from(old_env)
+            if not where.startswith(str(tree)):
+                raise SystemExit(f"the baseline server would import perfbudget from {where}, not the worktree")
+            subject = git("log", "-1", "--format=%s", rev)[:70]
+            print(f"before: {rev} = {git('rev-parse', '--short', rev)} ({subject}...)")
+            print(f"now:    {git('rev-parse', '--short', 'HEAD')} (this checkout)")
+            print(f"perfbudget serve, granian, {args.workers} workers; each step adds routes x 5 vitals x 1 device")
+            before = measure("before", [sys.executable, "-m", "perfbudget"], old_env, tree, work, steps,
+                             args.workers)
+        now = measure("now", [sys.executable, "-m", "perfbudget"], clean_env(), ROOT, work, steps, args.workers)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("\n".join(table(before, now)))
+    print()
+    print("\n".join(targets(now)))
+    print()
+    print("\n".join(navigation_type_series()))
     return 0
 
 
