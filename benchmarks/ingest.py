@@ -1,6 +1,7 @@
 """Ingest throughput and latency: perfbudget's beacon endpoint against the framework floor, in one run.
 
     .venv/bin/python benchmarks/ingest.py [--duration 10] [--servers granian,gunicorn,gunicorn-gthread] [--otlp]
+                                          [--peer PATH]
 
 For each production server it starts, one after the other on free 127.0.0.1 ports with 2 workers:
   * the floor: the same server serving benchmarks/floor_app.py (read the body, answer 204);
@@ -9,6 +10,20 @@ For each production server it starts, one after the other on free 127.0.0.1 port
 attribution, fresh ids per request) measures the maximum; then `hey` at half of perfbudget's maximum
 measures latency at a fixed offered load. It prints figures side by side; it asserts nothing.
 Needs Debian's wrk and hey (scripts/install-test-deps installs both).
+
+--peer PATH also runs the Go peer, jensteichert/webvitals_exporter, in the same run: it takes one metric
+object per `POST /vitals` (benchmarks/peer.lua sends five requests per page view) and records summaries
+without validation, so its page views/s are its requests/s / 5. It is never part of this repository; build
+it by hand outside it, offline, from its public GitHub source and Debian's packages:
+
+    apt-get install golang-go golang-github-prometheus-client-golang-dev
+    mkdir -p /tmp/peer/src/github.com/jensteichert
+    git clone <its source> /tmp/peer/src/github.com/jensteichert/webvitals_exporter
+    cd /tmp/peer/src/github.com/jensteichert/webvitals_exporter
+    GO111MODULE=off GOPATH=/tmp/peer:/usr/share/gocode go build -o /tmp/peer/webvitals_exporter ./cmd
+
+(its go.mod asks for an older client_golang; it compiles unchanged against Debian's). It listens on :2113,
+a port it hard-codes: the benchmark refuses to start it when that port is taken.
 """
 
 from __future__ import annotations
@@ -40,6 +55,33 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int = 0
+    cpu_us: float | None = None  # server CPU (user + system, every process) per request
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its descendants: load on the machine does not change it much,
+    so it compares servers more fairly than requests/s on a busy machine."""
+    total = 0
+    for member in _descendants(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -64,14 +106,14 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> Non
 
 
 @contextmanager
-def run(args: list[str], health: str, env: dict[str, str] | None = None) -> Iterator[None]:
+def run(args: list[str], health: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     log = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
                                 cwd=ROOT)
     try:
         wait_up(health, proc)
-        yield
+        yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -99,16 +141,20 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNIT[match.group(2)]
 
 
-def wrk(url: str, duration: int) -> Result:
+def wrk(url: str, duration: int, server: subprocess.Popen[bytes] | None = None,
+        script: Path = HERE / "beacon.lua") -> Result:
+    before = cpu_seconds(server.pid) if server is not None else 0.0
     out = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", "-s", str(HERE / "beacon.lua"), url],
+        ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", "-s", str(script), url],
         capture_output=True, text=True, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return Result(rps, p50, p99, int(errors.group(1)) if errors else 0)
+    cpu = (cpu_seconds(server.pid) - before) / requests * 1e6 if server is not None and requests else None
+    return Result(rps, p50, p99, int(errors.group(1)) if errors else 0, cpu)
 
 
 def hey(url: str, rate: float, duration: int, body: Path) -> Result:
@@ -138,6 +184,11 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk/hey run")
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: " + ", ".join(SERVERS))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--peer", type=Path, metavar="PATH",
+                        help="the Go peer's binary (built by hand: see above), run beside perfbudget")
+    parser.add_argument("--wsgi", action="store_true",
+                        help="also run perfbudget's WSGI app on granian's WSGI interface, as before the body-deadline "
+                             "front (no deadline: slow clients hold threads), to show what the front costs")
     parser.add_argument("--otlp", action="store_true",
                         help="also run perfbudget with OTLP on, pushing to a real OTLP receiver on 127.0.0.1")
     args = parser.parse_args()
@@ -152,8 +203,8 @@ def main() -> int:
           f"one request = one page view (5 vitals with attribution, {len(sample_body())} bytes)", flush=True)
     for server in args.servers.split(","):
         port = free_port()
-        with run(floor_command(server, port, args.workers), f"http://127.0.0.1:{port}/"):
-            floor = wrk(f"http://127.0.0.1:{port}/api/web-vitals", args.duration)
+        with run(floor_command(server, port, args.workers), f"http://127.0.0.1:{port}/") as proc:
+            floor = wrk(f"http://127.0.0.1:{port}/api/web-vitals", args.duration, proc)
         rows.append((server, "floor (read body, 204)", floor, None, None))
         print(f"  {server:17} floor       {floor.rps:9.0f} req/s", flush=True)
         variants = [("perfbudget, OTLP off", {})]
@@ -166,26 +217,73 @@ def main() -> int:
                 cmd = [PY, "-m", "perfbudget", "serve", "--web.listen-address", f"127.0.0.1:{port}",
                        "--workers", str(args.workers), "--server", server]
                 with run(cmd, f"http://127.0.0.1:{port}/-/ready",
-                         {"PERFBUDGET_RATE_LIMIT": "off", "PERFBUDGET_DATA_DIR": data, **env2}):
+                         {"PERFBUDGET_RATE_LIMIT": "off", "PERFBUDGET_DATA_DIR": data, **env2}) as proc:
                     url = f"http://127.0.0.1:{port}/api/web-vitals"
-                    top = wrk(url, args.duration)
+                    top = wrk(url, args.duration, proc)
                     fixed = hey(url, top.rps / 2, args.duration, body_file)
                 shutil.rmtree(data, ignore_errors=True)
             rows.append((server, label, top, fixed, top.rps / floor.rps))
             print(f"  {server:17} {label:22} {top.rps:9.0f} page views/s", flush=True)
+        if args.wsgi and server == "granian":
+            top = wsgi_interface(args.workers, args.duration)
+            rows.append((server, "perfbudget, WSGI, no front", top, None, top.rps / floor.rps))
+            print(f"  {server:17} {'WSGI, no front':22} {top.rps:9.0f} page views/s", flush=True)
+
+    peer: Result | None = None
+    if args.peer is not None:
+        peer = run_peer(args.peer, args.duration)
+        per_view = None if peer.cpu_us is None else peer.cpu_us * 5
+        rows.append(("go net/http", "webvitals_exporter",
+                     Result(peer.rps / 5, peer.p50_ms, peer.p99_ms, peer.errors, per_view), None, None))
+        print(f"  go peer           {peer.rps:9.0f} req/s = {peer.rps / 5:.0f} page views/s", flush=True)
 
     print()
-    print(f"{'server':18} {'handler':24} {'page views/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'of floor':>9} "
-          f"{'@half load':>11} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'server':18} {'handler':24} {'page views/s':>12} {'CPU us/view':>11} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'of floor':>9} {'@half load':>11} {'p50 ms':>8} {'p99 ms':>8}")
     for server, label, top, fixed, ratio in rows:
-        line = f"{server:18} {label:24} {top.rps:12.0f} {top.p50_ms:8.2f} {top.p99_ms:8.2f} "
+        cpu = f"{top.cpu_us:11.0f}" if top.cpu_us is not None else f"{'':11}"
+        line = f"{server:18} {label:24} {top.rps:12.0f} {cpu} {top.p50_ms:8.2f} {top.p99_ms:8.2f} "
         line += f"{ratio:9.0%} " if ratio is not None else f"{'':9} "
         if fixed is not None:
             line += f"{fixed.rps:11.0f} {fixed.p50_ms:8.2f} {fixed.p99_ms:8.2f}"
         if top.errors:
             line += f"  ({top.errors} non-2xx)"
         print(line)
+    if peer is not None:
+        best = max(top.rps for server, label, top, _, _ in rows if label.startswith("perfbudget"))
+        print(f"\nperfbudget's best / the Go peer, page views/s: {best:.0f} / {peer.rps / 5:.0f} = "
+              f"{best / (peer.rps / 5):.2f}x")
     return 0
+
+
+def wsgi_interface(workers: int, duration: int) -> Result:
+    """perfbudget's WSGI app straight on granian's WSGI interface (what `perfbudget serve` ran before the
+    body-deadline front): the same work per beacon, without the RSGI front."""
+    port = free_port()
+    data = Path(tempfile.mkdtemp(prefix="bench-data-"))
+    config = data / "perfbudget.yml"
+    config.write_text(f"data_dir: {data}\nbeacons:\n  rate_limit: 'off'\n")
+    cmd = [PY, "-m", "granian", "--interface", "wsgi", "--workers", str(workers), "--blocking-threads", "1",
+           "--backlog", "2048", "--host", "127.0.0.1", "--port", str(port), "--no-log",
+           "perfbudget.server.wsgi:application"]
+    with run(cmd, f"http://127.0.0.1:{port}/-/ready", {"PERFBUDGET_CONFIG": str(config)}) as proc:
+        result = wrk(f"http://127.0.0.1:{port}/api/web-vitals", duration, proc)
+    shutil.rmtree(data, ignore_errors=True)
+    return result
+
+
+PEER_PORT = 2113
+
+
+def run_peer(binary: Path, duration: int) -> Result:
+    """The Go peer under wrk with benchmarks/peer.lua; its requests/s (one metric each)."""
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", PEER_PORT)) == 0:
+            raise SystemExit(f"port {PEER_PORT} is taken: the Go peer hard-codes it")
+    with run([str(binary)], f"http://127.0.0.1:{PEER_PORT}/metrics") as proc:
+        return wrk(f"http://127.0.0.1:{PEER_PORT}/vitals", duration, proc, HERE / "peer.lua")
 
 
 @contextmanager
