@@ -26,29 +26,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import free_port, wait_up
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 BEACON = json.dumps([{"name": "LCP", "value": 1200, "delta": 1200, "id": "v1-bench", "rating": "good",
                       "navigationType": "navigate", "pageUrl": "http://shop.test/"}]).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except Exception:
-            time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 class Trickler(threading.Thread):
