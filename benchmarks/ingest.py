@@ -106,20 +106,27 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> Non
 
 
 @contextmanager
-def run(args: list[str], health: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    log = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
+def run(args: list[str], health: str, env: dict[str, str] | None = None, *, cwd: Path = ROOT,
+        log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process until the block ends; its output goes to `log` (a temporary file by default) and is
+    printed when the block fails."""
+    log = log or Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                cwd=ROOT)
+                                cwd=cwd)
     try:
         wait_up(health, proc)
         yield proc
+    except BaseException:
+        print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
+        raise
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(10)
 
 
 def floor_command(server: str, port: int, workers: int) -> list[str]:

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from perfbudget.vitals import VITALS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from ingest import free_port, wait_up  # noqa: E402  (a sibling script, not a package)
+from ingest import free_port, run  # noqa: E402  (a sibling script, not a package)
 
 REPORTS = (("LCP", 2100), ("FCP", 900), ("TTFB", 300), ("CLS", 0.03), ("INP", 120))
 PAGE_VIEWS_PER_BEACON = 100  # 500 reports, about 60 kB: under max_batch and max_body_bytes set below
@@ -111,25 +110,6 @@ def memory_mib(root_pid: int) -> tuple[list[float], float]:
 def allocated_mib(directory: Path) -> float:
     """Disk blocks the files take (the slabs are sparse: their apparent size says little)."""
     return sum(p.stat().st_blocks * 512 for p in directory.rglob("*") if p.is_file()) / 2**20
-
-
-@contextmanager
-def serve(cmd: list[str], port: int, env: dict[str, str], cwd: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-    try:
-        wait_up(f"http://127.0.0.1:{port}/-/ready", proc)
-        yield proc
-    except BaseException:
-        print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
-        raise
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 # --- load and measure ----------------------------------------------------------------------------------------
@@ -216,7 +196,7 @@ def measure(name: str, cmd: list[str], env: dict[str, str], cwd: Path, work: Pat
     args = [*cmd, "serve", "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}",
             "--workers", str(workers), "--server", "granian"]
     out: list[Step] = []
-    with serve(args, port, full_env, cwd, run_dir / "server.log") as proc:
+    with run(args, f"http://127.0.0.1:{port}/-/ready", full_env, cwd=cwd, log=run_dir / "server.log") as proc:
         routes_sent = 0
         for series in steps:
             routes = series // len(REPORTS)
