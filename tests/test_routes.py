@@ -99,3 +99,27 @@ def test_a_table_written_under_a_larger_cap_is_read_up_to_the_new_cap(tmp_path: 
     after = RouteTable(2, tmp_path / "routes.bin")  # a reload lowered routes.max_routes
     assert after.routes() == ["/a", "/b"]
     assert after.admit("/a") and not after.admit("/e")
+
+
+def test_configured_routes_are_admitted_at_start_and_never_crowded_out(tmp_path: Path) -> None:
+    config = RoutesConfig.model_validate({"patterns": ["/products/:id", "/cart"], "max_routes": 4})
+    junk_first = RouteNormalizer(config, RouteTable(4, tmp_path / "routes.bin", config.labels()))
+    assert [junk_first.route(f"/junk-{c}")[0] for c in "abc"] == ["/junk-a", "/junk-b", OTHER]
+    other_worker = RouteNormalizer(config, RouteTable(4, tmp_path / "routes.bin", config.labels()))
+    assert other_worker.route("/products/42") == ("/products/:id", False)
+    assert other_worker.route("/cart") == ("/cart", False)
+    assert other_worker.route("/junk-d") == (OTHER, True)
+    assert other_worker.known_routes() == ["/products/:id", "/cart", "/junk-a", "/junk-b"]
+
+
+def test_every_admitted_label_has_the_same_slot_in_every_worker(tmp_path: Path) -> None:
+    first = RouteTable(4, tmp_path / "routes.bin", ["/cart"])
+    second = RouteTable(4, tmp_path / "routes.bin", ["/cart"])
+    assert first.admit("/a") and second.admit("/b")
+    assert sorted(first.slotted(), key=lambda item: item[1]) == sorted(second.slotted(), key=lambda item: item[1]) \
+        == [("/cart", 0), ("/a", 1), ("/b", 2), (OTHER, 4), ("unknown", 5)]
+
+
+def test_more_pattern_labels_than_max_routes_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match=r"the patterns have 3 distinct route labels, more than max_routes \(2\)"):
+        RoutesConfig.model_validate({"patterns": ["/a", "/b", "/c"], "max_routes": 2})

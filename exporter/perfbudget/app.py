@@ -99,7 +99,8 @@ def create_app(
     lifetime.add(metrics.close)
     seen = SeenTable(beacons.dedup_slots, beacons.dedup_ttl_seconds, _shared_file("dedup.bin"))
     lifetime.add(seen.close)
-    routes = RouteNormalizer(config.routes, RouteTable(config.routes.max_routes, _shared_file("routes.bin")))
+    routes = RouteNormalizer(config.routes, RouteTable(config.routes.max_routes, _shared_file("routes.bin"),
+                                                      config.routes.labels()))
     attribution = AttributionStore(config.data_dir / "attribution", beacons.attribution_top_k)
     lifetime.add(attribution.close)
     otlp = OtlpPipeline.from_config(config, edges, metrics, exporter=otlp_exporter)

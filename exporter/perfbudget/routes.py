@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import re
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,45 +54,86 @@ def url_path(url: str) -> str:
 
 
 class RouteTable:
-    """Every admitted route label, shared by the workers through a small mmap file."""
+    """Every admitted route label, shared by the workers through a small mmap file.
+
+    The configured routes (`reserved`: every pattern's label) are admitted at start, in every worker from
+    the same configuration, and hold the first slots: they are never in the shared file, so no flood of
+    unmatched paths can crowd them out. Unmatched paths compete for what is left of `max_routes`, first come
+    first served across workers (the file); a respawned worker maps the same file and sees the same table.
+    Each label has a stable slot number (reserved first, then the file's order), which the distinct-clients
+    sketch uses as its row; `other` and `unknown` take the two slots after `max_routes`.
+    """
 
     _HEADER = struct.Struct("<I")
     _ENTRY = 128  # 1 length byte + up to MAX_ROUTE_BYTES of UTF-8, padded
 
-    def __init__(self, max_routes: int, path: Path | None = None) -> None:
+    def __init__(self, max_routes: int, path: Path | None = None, reserved: Sequence[str] = ()) -> None:
+        reserved = list(dict.fromkeys(reserved))
+        if len(reserved) > max_routes:
+            raise ValueError(f"{len(reserved)} configured routes do not fit in max_routes {max_routes}")
         self.max_routes = max_routes
-        self._mem = SharedBuffer(self._HEADER.size + max_routes * self._ENTRY, path)
-        self._known: set[str] = set()
+        self._reserved = reserved
+        self._capacity = max_routes - len(reserved)  # what unmatched paths share
+        self._mem = SharedBuffer(self._HEADER.size + max(self._capacity, 1) * self._ENTRY, path)
+        self._index: dict[str, int] = {route: i for i, route in enumerate(reserved)}
+        self._index.update({OTHER: max_routes, UNKNOWN_ROUTE: max_routes + 1})
+        self._read_upto = 0  # entries of the file already in _index
+
+    @property
+    def slots(self) -> int:
+        """Slot numbers run from 0 to slots - 1: max_routes labels, then other and unknown."""
+        return self.max_routes + 2
 
     def admit(self, route: str) -> bool:
         """True if `route` is (now) one of the admitted labels; False once the cap is reached."""
-        if route in self._known:
+        if route in self._index:
             return True
         encoded = route.encode()
         if len(encoded) > MAX_ROUTE_BYTES:
             return False  # cannot be stored: counted as an overflow like any route over the cap
         with self._mem.locked() as buf:
-            count = self._count(buf)
-            self._known.update(self._read(buf, len(self._known), count))
-            if route in self._known:
+            count = self._sync(buf)
+            if route in self._index:
                 return True
-            if count >= self.max_routes:
+            if count >= self._capacity:
                 return False
             offset = self._HEADER.size + count * self._ENTRY
             buf[offset] = len(encoded)
             buf[offset + 1 : offset + 1 + len(encoded)] = encoded
             self._HEADER.pack_into(buf, 0, count + 1)
-        self._known.add(route)
+            self._sync(buf)
         return True
 
+    def slot(self, route: str) -> int | None:
+        """The slot number of an admitted label (this process's view), None for one never admitted."""
+        return self._index.get(route)
+
     def routes(self) -> list[str]:
+        """Every admitted label: the configured ones, then the file's."""
         with self._mem.locked() as buf:
-            return list(self._read(buf, 0, self._count(buf)))
+            shared = self._read(buf, 0, self._count(buf))
+        return [*self._reserved, *(route for route in shared if route not in self._reserved)]
+
+    def slotted(self) -> list[tuple[str, int]]:
+        """(label, slot) for every admitted label, other and unknown included."""
+        with self._mem.locked() as buf:
+            self._sync(buf)
+        return list(self._index.items())
+
+    def _sync(self, buf: memoryview | mmap.mmap) -> int:
+        """Bring _index up to the file; the file's entry count."""
+        count = self._count(buf)
+        base = len(self._reserved)
+        for i, route in enumerate(self._read(buf, self._read_upto, count), start=self._read_upto):
+            # A label reserved now but admitted from the file before a reload keeps its reserved slot.
+            self._index.setdefault(route, base + i)
+        self._read_upto = count
+        return count
 
     def _count(self, buf: memoryview | mmap.mmap) -> int:
         # A file written by workers with a larger cap (before a reload lowered it) may say more.
         (count,) = self._HEADER.unpack_from(buf, 0)
-        return min(int(count), self.max_routes)
+        return min(int(count), self._capacity)
 
     def _read(self, buf: memoryview | mmap.mmap, start: int, count: int) -> list[str]:
         out = []
@@ -125,6 +167,10 @@ class RouteNormalizer:
         if label == OTHER or self._table.admit(label):
             return label, False
         return OTHER, True
+
+    def slot(self, label: str) -> int | None:
+        """The route table's slot for a label `route` returned (None only for one it never returned)."""
+        return self._table.slot(label)
 
     def known_routes(self) -> list[str]:
         """Every route label admitted so far (shared by the workers)."""

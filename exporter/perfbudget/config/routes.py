@@ -132,6 +132,17 @@ class RoutesConfig(StrictModel):
     # "other" sends them all to "other".
     unmatched: Literal["collapse", "other"] = "collapse"
 
+    def labels(self) -> list[str]:
+        """Every configured route label, in pattern order, once each: admitted at start, never crowded out."""
+        return list(dict.fromkeys(pattern.template or pattern.route or "" for pattern in self.patterns))
+
+    @model_validator(mode="after")
+    def _patterns_fit_the_cap(self) -> RoutesConfig:
+        if len(self.labels()) > self.max_routes:
+            raise ValueError(f"the patterns have {len(self.labels())} distinct route labels, more than max_routes "
+                             f"({self.max_routes}): every configured route has a reserved slot")
+        return self
+
     @field_validator("patterns", mode="before")
     @classmethod
     def _strings_are_templates(cls, value: object) -> object:
