@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import struct
 import threading
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +43,33 @@ def flat(width: int, height: int) -> Image.Image:
     draw.rectangle((width // 8, height // 8, width // 2, height // 2), fill=(200, 30, 30, 255))
     draw.ellipse((width // 3, height // 3, width - 4, height - 4), fill=(30, 90, 200, 255))
     return image
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(path: Path, width: int = 13000, height: int = 13000, noisy_rows: int = 100, valid: bool = True) -> Path:
+    """A real 1-bit PNG decompression bomb: 13000 x 13000 pixels (169 MP) in about 180 KB.
+
+    Written row by row through zlib, so making it takes ~0.05 s and no image in memory (Pillow would need
+    all 169 MB of pixels to save it). The first `noisy_rows` rows are random so that the file is over the
+    images action's min_bytes like a real upload; the rest are white. `valid=False` writes pixel data no
+    decoder accepts: a header read succeeds, any decode fails, so a test can tell one from the other.
+    """
+    rng = random.Random(0)
+    stride = (width + 7) // 8
+    white = b"\0" * (1 + stride)
+    packer = zlib.compressobj(9)
+    if valid:
+        rows = [packer.compress(b"\0" + rng.randbytes(stride) if y < noisy_rows else white) for y in range(height)]
+        pixels = b"".join(rows) + packer.flush()
+    else:
+        pixels = rng.randbytes(1000)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale, no interlace
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b""))
+    return path
 
 
 def tree(root: Path) -> dict[str, bytes]:

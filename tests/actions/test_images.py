@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from perfbudget.playbooks.actions import KINDS, PathRefused
 from perfbudget.playbooks.actions.images import ImagesParams
 
-from .conftest import MakeCtx, flat, photo, tree
+from .conftest import MakeCtx, bomb_png, flat, photo, tree
 
 KIND = KINDS["images"]
 # WebP only, small images: fast tests. AVIF gets its own test on two small files.
@@ -278,3 +278,38 @@ def test_an_lcp_url_that_names_no_possible_file_is_skipped_and_reported(images: 
     outcome = KIND.preview(ctx, params())
     assert outcome.details["lcpNamed"] == [{"path": "img/card.jpg", "reports": 40}]
     assert outcome.details["lcpUnmatched"] == [{"url": url, "reports": count} for url, count in bad]
+
+
+BOMB_REASON = "uploads/big.png: 13000x13000 = 169 MP is over the 64 MP limit (actions.max_image_pixels), skipped"
+
+
+def test_a_decompression_bomb_is_skipped_from_its_header_and_the_other_images_are_optimised(
+    images: Path, make_ctx: MakeCtx
+) -> None:
+    bomb_png(images / "uploads" / "big.png")  # 180 KB on disk, 169 MP decoded
+    ctx = make_ctx()
+    for outcome in (KIND.preview(ctx, params()), KIND.apply(ctx, params())):
+        assert BOMB_REASON in outcome.errors
+        assert outcome.details["overPixelLimit"] == ["uploads/big.png"]
+        assert outcome.details["pixelLimit"] == 64_000_000
+        assert outcome.summary.endswith("; 1 image(s) over the 64 MP limit skipped")
+        assert {c["source"] for c in outcome.changes} == {"img/hero.jpg", "img/card.jpg", "img/logo.png"}
+    assert (images / "img" / "hero.jpg.webp").is_file()
+    assert not list((images / "uploads").glob("*.webp"))
+
+
+def test_the_pixel_limit_comes_from_the_config(images: Path, make_ctx: MakeCtx) -> None:
+    outcome = KIND.preview(make_ctx(max_image_pixels=100_000), params())  # hero.jpg is 640x400
+    assert "img/hero.jpg: 640x400 = 0.3 MP is over the 0.1 MP limit (actions.max_image_pixels), skipped" in (
+        outcome.errors
+    )
+    assert {c["source"] for c in outcome.changes} == {"img/card.jpg", "img/logo.png"}
+
+
+def test_decoding_is_bounded_by_the_memory_budget_as_well_as_by_the_threads(images: Path, make_ctx: MakeCtx) -> None:
+    # One at a time, the peak is the largest image's; in a budget that no two images fit in together, two
+    # threads must reach the same peak, never two images' worth.
+    alone = KIND.preview(make_ctx(), params(workers=1)).details["decoding"]
+    assert alone["estimatedPeakBytes"] > 1 << 20  # hero.jpg alone is more than the budget below
+    bounded = KIND.preview(make_ctx(decode_memory_bytes=1 << 20), params(workers=2)).details["decoding"]
+    assert bounded == {"memoryBudget": 1 << 20, "estimatedPeakBytes": alone["estimatedPeakBytes"]}

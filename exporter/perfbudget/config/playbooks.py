@@ -11,6 +11,8 @@ from .base import StrictModel
 from .beacons import rate_limit_notation
 
 Risk = Literal["safe", "moderate", "high"]
+# The highest actions.max_image_pixels may be (1 GP, 8 bytes a pixel decoded is 8 GB).
+HIGHEST_IMAGE_PIXELS = 1_000_000_000
 
 
 class PlaybooksConfig(StrictModel):
@@ -22,6 +24,11 @@ class PlaybooksConfig(StrictModel):
     max_risk: Risk = "safe"
     # Run an alert's playbook in execute mode straight from Alertmanager when it is allowed to execute.
     execute_on_alert: bool = False
+    # An alert's execute on a route needs this many distinct clients on the route over
+    # execute_clients_window (perfbudget_route_distinct_clients), else it runs as a dry run with the reason
+    # in the audit log: forged beacons from a few addresses cannot start one. 0 turns the check off.
+    execute_min_clients: Annotated[int, Field(ge=0, le=1_000_000)] = 5
+    execute_clients_window: Annotated[str, Field(pattern=r"^[1-9][0-9]*[smhd]$")] = "1h"
     cooldown_seconds: Annotated[int, Field(ge=0, le=86400 * 7)] = 900
     max_concurrent_per_playbook: Annotated[int, Field(ge=1, le=64)] = 1
     worker_threads: Annotated[int, Field(ge=1, le=64)] = 2
@@ -40,6 +47,12 @@ class ActionsConfig(StrictModel):
     allowed_dirs: list[Path] = Field(default_factory=list)
     max_files_per_run: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     max_bytes_per_run: Annotated[int, Field(ge=1)] = 2 << 30
+    # Decompression-bomb guard: an image with more pixels than this is skipped, measured from its header
+    # before anything is decoded (64 MP is a 10,000 x 6,400 photo; a 164 KB PNG can declare 169 MP).
+    max_image_pixels: Annotated[int, Field(ge=1, le=HIGHEST_IMAGE_PIXELS)] = 64_000_000
+    # Memory the decoded images may hold at once, every encoding thread of every run together; an image
+    # that needs more than this still runs, alone.
+    decode_memory_bytes: Annotated[int, Field(ge=1 << 20)] = 512 << 20
     # Commands the `command` action may run: name -> argv prefix (no shell).
     commands: dict[str, list[str]] = Field(default_factory=dict)
     # Grafana for the grafana-annotation action; the token is a service-account token.

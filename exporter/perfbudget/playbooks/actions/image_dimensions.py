@@ -23,6 +23,7 @@ from pydantic import Field
 from .atomic import new_manifest
 from .atomic import rollback as undo_writes
 from .base import ActionContext, ActionOutcome, ActionParams, PathRefused, alert_route
+from .decoding import header_of
 from .paths import allowed_dirs, display, inside, roots, walk
 
 _INTEGER = re.compile(r"^\s*(\d+)\s*(px)?\s*$")
@@ -87,10 +88,11 @@ def _source_file(src: str, page: Path, dirs: Sequence[Path]) -> Path | None:
 
 
 def _intrinsic_size(path: Path) -> tuple[int, int]:
+    # From the header only, EXIF-turned as browsers lay it out (image-orientation: from-image): nothing is
+    # decoded, so a decompression bomb costs nothing here.
     with Image.open(path) as image:
-        w, h = image.size
-        # Browsers lay out EXIF-rotated images upright (image-orientation: from-image).
-        return (h, w) if image.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+        header = header_of(image)
+        return header.width, header.height
 
 
 def _insert(tag: str, attributes: str) -> str:

@@ -23,14 +23,21 @@ from pydantic import Field, field_validator
 from .atomic import new_manifest
 from .atomic import rollback as undo_writes
 from .base import ActionContext, ActionOutcome, ActionParams, alert_route
+from .decoding import (
+    PROCESS_BUDGET,
+    DecodeBudget,
+    OverPixelLimit,
+    decoded_bytes,
+    header_of,
+    megapixels,
+    read_header,
+)
 from .paths import allowed_dirs, display, roots, url_to_file, walk
 
 Format = Literal["webp", "avif"]
 SOURCE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif")
 # MPO is what many phones write for JPEG photos; Pillow reports it separately.
 SOURCE_FORMATS = {"JPEG", "MPO", "PNG", "GIF"}
-# Decompression-bomb guard: the largest image we agree to decode (about 24k x 16k).
-MAX_PIXELS = 400_000_000
 
 
 class ImagesParams(ActionParams):
@@ -101,13 +108,6 @@ def _outputs(source: Path, width: int, params: ImagesParams) -> list[_Output]:
     return out
 
 
-def _oriented_size(image: Image.Image) -> tuple[int, int]:
-    # EXIF orientations 5-8 swap the axes: the displayed width is the stored height.
-    orientation = image.getexif().get(0x0112, 1)
-    w, h = image.size
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-
-
 def _plan(ctx: ActionContext, params: ImagesParams) -> tuple[list[_Job], list[str], dict[str, Any]]:
     """Every image apply would work on, in order (LCP-named first, then largest), errors, and notes."""
     dirs = allowed_dirs(ctx)
@@ -122,24 +122,31 @@ def _plan(ctx: ActionContext, params: ImagesParams) -> tuple[list[_Job], list[st
         else:  # served from elsewhere (a CDN), or a URL that names no file at all
             unmatched.append({"url": url, "reports": count})
     jobs: list[_Job] = []
+    too_large: list[str] = []
     done = skipped = 0
+    limit = ctx.config.actions.max_image_pixels
     for path in files:
         size = path.stat().st_size
         if size < params.min_bytes:
             continue
         try:
-            with Image.open(path) as image:
-                if image.format not in SOURCE_FORMATS:
-                    errors.append(f"{display(path, dirs)}: {image.format} data behind a {path.suffix} name, skipped")
-                    continue
-                if getattr(image, "n_frames", 1) > 1:
-                    # Animated images would need every frame re-encoded; a still frame would break them.
-                    skipped += 1
-                    continue
-                width, height = _oriented_size(image)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            # The header only: a decompression bomb is refused here, before a single pixel is decoded.
+            header = read_header(path, limit)
+        except OverPixelLimit as exc:
+            too_large.append(display(path, dirs))
+            errors.append(f"{display(path, dirs)}: {exc} (actions.max_image_pixels), skipped")
+            continue
+        except (OSError, SyntaxError, ValueError) as exc:
             errors.append(f"{display(path, dirs)}: not a readable image ({exc}), skipped")
             continue
+        if header.format not in SOURCE_FORMATS:
+            errors.append(f"{display(path, dirs)}: {header.format} data behind a {path.suffix} name, skipped")
+            continue
+        if header.frames > 1:
+            # Animated images would need every frame re-encoded; a still frame would break them.
+            skipped += 1
+            continue
+        width, height = header.width, header.height
         outputs = [o for o in _outputs(path, width, params) if not o.path.exists()]
         if not outputs:
             done += 1
@@ -147,12 +154,12 @@ def _plan(ctx: ActionContext, params: ImagesParams) -> tuple[list[_Job], list[st
         mode = stat.S_IMODE(path.stat().st_mode)
         jobs.append(_Job(path, size, mode, width, height, outputs, lcp.get(path, 0)))
     jobs.sort(key=lambda j: (-j.lcp_reports, -j.size, str(j.source)))
-    limit = min(params.max_files or ctx.config.actions.max_files_per_run, ctx.config.actions.max_files_per_run)
+    most = min(params.max_files or ctx.config.actions.max_files_per_run, ctx.config.actions.max_files_per_run)
     budget = ctx.config.actions.max_bytes_per_run
     kept: list[_Job] = []
     total = 0
     for job in jobs:
-        if len(kept) >= limit or total + job.size > budget:
+        if len(kept) >= most or total + job.size > budget:
             break
         kept.append(job)
         total += job.size
@@ -160,6 +167,8 @@ def _plan(ctx: ActionContext, params: ImagesParams) -> tuple[list[_Job], list[st
         "route": route,
         "alreadyDone": done,
         "animatedSkipped": skipped,
+        "pixelLimit": limit,
+        "overPixelLimit": too_large,
         "leftForLaterRuns": len(jobs) - len(kept),
         "lcpNamed": [{"path": display(p, dirs), "reports": c} for p, c in sorted(lcp.items(), key=lambda i: -i[1])],
         "lcpUnmatched": unmatched,
@@ -168,8 +177,13 @@ def _plan(ctx: ActionContext, params: ImagesParams) -> tuple[list[_Job], list[st
 
 
 def _prepare(image: Image.Image) -> Image.Image:
-    """Upright, in a mode both encoders take, and with no metadata but the colour profile."""
-    upright = ImageOps.exif_transpose(image)
+    """Upright, in a mode both encoders take, and with no metadata but the colour profile.
+
+    `image` is turned upright in place: a copy of an image that needs no turning would be one more
+    decoded copy to hold (see decoding.decoded_bytes).
+    """
+    ImageOps.exif_transpose(image, in_place=True)
+    upright = image
     has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
     converted = upright.convert("RGBA" if has_alpha else "RGB")
     # The ICC profile is colour data, not metadata: dropping a Display P3 profile would shift colours.
@@ -194,41 +208,90 @@ def _encode_one(image: Image.Image, output: _Output, params: ImagesParams, flat:
     return buffer.getvalue()
 
 
-def _encode(job: _Job, params: ImagesParams, threads: int) -> _Encoded:
+def _height(width: int, height: int, w: int) -> int:
+    return max(1, round(height * w / width))
+
+
+def _encode_decoded(original: Image.Image, result: _Encoded, params: ImagesParams, threads: int) -> None:
+    """Every output of one image into `result`; the decoded copies are freed when this returns."""
+    job = result.job
+    prepared = _prepare(original)
+    flat = job.source.suffix.lower() in (".png", ".gif") and prepared.getcolors(256) is not None
+    scaled: dict[int, Image.Image] = {}
+    for output in job.outputs:
+        if output.width not in scaled:
+            w = output.width
+            h = _height(prepared.width, prepared.height, w)
+            # Every width is resampled from the upright original, never from another variant.
+            scaled[w] = prepared if w == prepared.width else prepared.resize((w, h), Image.Resampling.LANCZOS)
+            scaled[w].info = prepared.info
+        data = _encode_one(scaled[output.width], output, params, flat, threads)
+        if output.full and len(data) >= job.size:
+            result.not_smaller.append(output)
+        else:
+            result.files.append((output, data))
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    pixels: int
+    memory: int
+    budget: DecodeBudget
+
+
+def _encode(job: _Job, params: ImagesParams, threads: int, bounds: _Bounds) -> tuple[_Encoded, int]:
+    """One image encoded within the bounds; with the bytes the budget held while it was decoded (0: none)."""
     result = _Encoded(job)
+    held = 0
     try:
         with Image.open(job.source) as original:
-            prepared = _prepare(original)
-        flat = job.source.suffix.lower() in (".png", ".gif") and prepared.getcolors(256) is not None
-        scaled: dict[int, Image.Image] = {}
-        for output in job.outputs:
-            if output.width not in scaled:
-                w = output.width
-                h = max(1, round(prepared.height * w / prepared.width))
-                # Every width is resampled from the upright original, never from another variant.
-                scaled[w] = prepared if w == prepared.width else prepared.resize((w, h), Image.Resampling.LANCZOS)
-                scaled[w].info = prepared.info
-            data = _encode_one(scaled[output.width], output, params, flat, threads)
-            if output.full and len(data) >= job.size:
-                result.not_smaller.append(output)
-            else:
-                result.files.append((output, data))
+            # Measured again: the file may have been replaced since the plan read its header.
+            header = header_of(original, bounds.pixels)
+            resized = {(o.width, _height(header.width, header.height, o.width)) for o in job.outputs}
+            need = decoded_bytes(header, resized)
+            with bounds.budget.hold(need, bounds.memory) as held:
+                try:
+                    _encode_decoded(original, result, params, threads)
+                finally:
+                    original.close()  # the decoded pixels go before the budget is given back
+    except OverPixelLimit as exc:
+        result.error = f"{exc} (actions.max_image_pixels), skipped"
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         result.error = f"cannot re-encode ({exc})"
-    return result
+    return result, held
 
 
-def _run(ctx: ActionContext, jobs: Sequence[_Job], params: ImagesParams, verb: str) -> Iterator[_Encoded]:
-    """Encode jobs on a thread pool, yielding each as it finishes (in completion order)."""
+@dataclass
+class _Peak:
+    """The most decoded bytes held at once (this process's budget) while one run was encoding."""
+
+    bytes: int = 0
+
+
+def _run(ctx: ActionContext, jobs: Sequence[_Job], params: ImagesParams, verb: str, peak: _Peak) -> Iterator[_Encoded]:
+    """Encode jobs on a thread pool, yielding each as it finishes (in completion order).
+
+    The pool bounds the CPU; the process's decode budget bounds the memory: a thread waits for room
+    before it decodes, so several threads never hold several large images at once.
+    """
     workers = min(params.workers or os.cpu_count() or 1, max(1, len(jobs)))
     # With several files in flight the cores are already busy: libaom's own threads would only contend.
     threads = 1 if workers > 1 else (os.cpu_count() or 1)
+    actions = ctx.config.actions
+    bounds = _Bounds(actions.max_image_pixels, actions.decode_memory_bytes, PROCESS_BUDGET)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="images") as pool:
-        futures: list[Future[_Encoded]] = [pool.submit(_encode, job, params, threads) for job in jobs]
+        futures: list[Future[tuple[_Encoded, int]]] = [
+            pool.submit(_encode, job, params, threads, bounds) for job in jobs
+        ]
         for n, future in enumerate(as_completed(futures), 1):
-            encoded = future.result()
+            encoded, held = future.result()
+            peak.bytes = max(peak.bytes, held)
             ctx.progress(f"images: {n}/{len(jobs)} {verb} ({encoded.job.source.name})")
             yield encoded
+
+
+def _decoding(ctx: ActionContext, peak: _Peak) -> dict[str, int]:
+    return {"memoryBudget": ctx.config.actions.decode_memory_bytes, "estimatedPeakBytes": peak.bytes}
 
 
 def _sample(jobs: list[_Job], size: int) -> list[_Job]:
@@ -268,6 +331,11 @@ def _change(encoded: _Encoded, dirs: Sequence[Path]) -> dict[str, Any]:
     return change
 
 
+def _over_limit_note(notes: Mapping[str, Any]) -> str:
+    count = len(notes["overPixelLimit"])
+    return f"; {count} image(s) over the {megapixels(notes['pixelLimit'])} limit skipped" if count else ""
+
+
 def _best_full(encoded: _Encoded) -> int:
     """What a browser taking the smallest new full-size format downloads (the original when none won)."""
     sizes = [len(data) for o, data in encoded.files if o.full]
@@ -285,7 +353,8 @@ class ImagesAction:
         chosen = _sample(jobs, params.preview_sample) if sampled else jobs
         changes: list[dict[str, Any]] = []
         before = after = written = 0
-        for encoded in _run(ctx, chosen, params, "encoded in memory"):
+        peak = _Peak()
+        for encoded in _run(ctx, chosen, params, "encoded in memory", peak):
             if encoded.error:
                 errors.append(f"{display(encoded.job.source, dirs)}: {encoded.error}")
                 continue
@@ -294,7 +363,12 @@ class ImagesAction:
             after += _best_full(encoded)
             written += sum(len(d) for _, d in encoded.files)
         changes.sort(key=lambda c: (-c["lcpReports"], -c["bytesBefore"], c["source"]))
-        details: dict[str, Any] = {**notes, "files": len(jobs), "bytesWritten": written}
+        details: dict[str, Any] = {
+            **notes,
+            "files": len(jobs),
+            "bytesWritten": written,
+            "decoding": _decoding(ctx, peak),
+        }
         summary = f"{len(jobs)} image(s) to re-encode as {', '.join(params.formats)}"
         if sampled and before:
             # Unsampled files are assumed to shrink by the sample's ratio; labelled so nobody mistakes it.
@@ -313,6 +387,7 @@ class ImagesAction:
             summary += f" (ESTIMATE: {len(changes)} of {len(jobs)} encoded, the rest extrapolated)"
         if before:
             summary += f": {before:,} -> {after:,} bytes ({100 * (before - after) / before:.0f}% less)"
+        summary += _over_limit_note(notes)
         return ActionOutcome(summary, changes, before, after, errors, details)
 
     def apply(self, ctx: ActionContext, params: ImagesParams) -> ActionOutcome:
@@ -321,7 +396,8 @@ class ImagesAction:
         manifest = new_manifest(ctx, self.name)
         changes: list[dict[str, Any]] = []
         before = after = written = 0
-        for encoded in _run(ctx, jobs, params, "written"):
+        peak = _Peak()
+        for encoded in _run(ctx, jobs, params, "written", peak):
             source = display(encoded.job.source, dirs)
             if encoded.error:
                 errors.append(f"{source}: {encoded.error}")
@@ -347,7 +423,8 @@ class ImagesAction:
             summary = "nothing to do: every image above the threshold already has its variants"
         elif before:
             summary += f": {before:,} -> {after:,} bytes ({100 * (before - after) / before:.0f}% less)"
-        details = {**notes, "files": len(jobs), "bytesWritten": written}
+        summary += _over_limit_note(notes)
+        details = {**notes, "files": len(jobs), "bytesWritten": written, "decoding": _decoding(ctx, peak)}
         return ActionOutcome(summary, changes, before, after, errors, details, manifest.to_json())
 
     def rollback(self, ctx: ActionContext, manifest: Mapping[str, Any]) -> ActionOutcome:

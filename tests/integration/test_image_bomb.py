@@ -1,0 +1,102 @@
+"""A decompression bomb in the site (issue 11, point 9), through the real server with two workers.
+
+A 13000 x 13000 PNG of about 180 KB sits in an uploads folder beside two ordinary photos. An anonymous dry
+run of `optimize-images` used to decode it (over a gigabyte and many seconds); now the images action
+measures it from its header, skips it with the reason, and still previews the photos beside it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..actions.conftest import bomb_png, photo
+from .stack import Server, exporter, http, wait_for
+
+pytestmark = pytest.mark.integration
+
+REASON = "uploads/big.png: 13000x13000 = 169 MP is over the 64 MP limit (actions.max_image_pixels), skipped"
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid` (the server's workers), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """The largest peak resident set (VmHWM) of the server and its workers, in MB."""
+    peaks = []
+    for each in [pid, *_descendants(pid)]:
+        try:
+            status = Path(f"/proc/{each}/status").read_text()
+        except OSError:
+            continue
+        peaks += [int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
+    return max(peaks)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    tmp = tmp_path_factory.mktemp("bomb")
+    site = tmp / "site"
+    bomb_png(site / "uploads" / "big.png")
+    (site / "img").mkdir(parents=True)
+    photo(1600, 1000, 1).save(site / "img" / "hero.jpg", "JPEG", quality=92)
+    photo(1200, 800, 2).save(site / "img" / "card.jpg", "JPEG", quality=92)
+    with exporter(tmp, workers=2, config={"actions": {"allowed_dirs": [str(site)]}}) as srv:
+        yield srv, site
+
+
+def _dry_run(srv: Server) -> dict[str, Any]:
+    status, body = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": "optimize-images", "dryRun": True})
+    assert status == 202, body
+
+    def finished() -> dict[str, Any] | None:
+        status, run = http("GET", f"{srv.url}/api/perf-fix/runs/{body['id']}")
+        assert status == 200, run
+        return run if run["state"] in ("succeeded", "failed") else None
+
+    run: dict[str, Any] = wait_for(finished, 120, what="the optimize-images dry run to finish")
+    return run
+
+
+def test_an_anonymous_dry_run_skips_the_bomb_with_its_reason_and_previews_the_photos(
+    server: tuple[Server, Path],
+) -> None:
+    srv, site = server
+    started = time.monotonic()
+    run = _dry_run(srv)
+    elapsed = time.monotonic() - started
+    peak = _peak_rss_mb(srv.proc.pid)
+    print(f"\ndry run with a 13000x13000 PNG in the site: {elapsed:.1f} s, peak RSS {peak:.0f} MB", file=sys.stderr)
+
+    assert run["mode"] == "dry-run" and run["state"] == "succeeded", run
+    images = run["actions"][0]
+    assert images["kind"] == "images" and images["status"] == "previewed", images
+    preview = images["preview"]
+    assert REASON in preview["errors"]  # anonymous readers see the errors, not the details
+    assert {c["source"] for c in preview["changes"]} == {"img/hero.jpg", "img/card.jpg"}
+    assert preview["bytesSaved"] > 0
+    assert "1 image(s) over the 64 MP limit skipped" in preview["summary"]
+    # Decoding the bomb holds 169 MB as 1-bit pixels and 676 MB more as RGB: no worker came near that.
+    assert peak < 600, f"a server process peaked at {peak:.0f} MB"
+    assert not list(site.rglob("*.webp")) and not list(site.rglob("*.avif")), "a dry run wrote files"
