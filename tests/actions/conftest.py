@@ -90,16 +90,19 @@ def site(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_ctx(tmp_path: Path, site: Path) -> MakeCtx:
-    """An ActionContext over `site`, with optional config sections, attribution and alert labels."""
+    """An ActionContext over `site`, with attribution, alert labels, a beacons section and actions settings."""
 
     def make(
         attribution: Mapping[str, Sequence[tuple[str, int]]] | None = None,
         alert_labels: Mapping[str, str] | None = None,
         progress: list[str] | None = None,
         run_id: str = "run-1",
+        beacons: Mapping[str, Any] | None = None,
         **actions: Any,
     ) -> ActionContext:
-        config = Config.model_validate({"data_dir": str(tmp_path / "data"), "actions": actions})
+        config = Config.model_validate(
+            {"data_dir": str(tmp_path / "data"), "actions": actions, "beacons": dict(beacons or {})}
+        )
         table = dict(attribution or {})
         lines = progress if progress is not None else []
         return ActionContext(

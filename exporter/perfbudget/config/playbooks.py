@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
 from .base import StrictModel
 from .beacons import rate_limit_notation
@@ -53,6 +54,9 @@ class ActionsConfig(StrictModel):
     # Memory the decoded images may hold at once, every encoding thread of every run together; an image
     # that needs more than this still runs, alone.
     decode_memory_bytes: Annotated[int, Field(ge=1 << 20)] = 512 << 20
+    # Origins that serve the site's assets (a CDN: https://cdn.example.com): a preload hint may name a URL on
+    # one of them. Any other URL a beacon reports is written as its bare path, and only for a file of the site.
+    asset_origins: list[str] = Field(default_factory=list)
     # Commands the `command` action may run: name -> argv prefix (no shell).
     commands: dict[str, list[str]] = Field(default_factory=dict)
     # Grafana for the grafana-annotation action; the token is a service-account token.
@@ -62,3 +66,11 @@ class ActionsConfig(StrictModel):
     prometheus_url: str | None = None
     # Public URL of this exporter, for links in annotations, webhooks and alert annotations.
     external_url: str | None = None
+
+    @field_validator("asset_origins")
+    @classmethod
+    def _asset_origins(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"https?://[^/\s]+", item):
+                raise ValueError(f"{item!r} is not an origin like https://cdn.example.com (no path, no '*')")
+        return value

@@ -10,14 +10,14 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from .atomic import new_manifest
 from .atomic import rollback as undo_writes
 from .base import ActionContext, ActionOutcome, ActionParams, alert_route
-from .paths import output_dir, url_to_file
+from .hrefs import site_href
+from .paths import output_dir
 
 SNIPPET_NAME = "preload-hints.html"
 
@@ -28,17 +28,33 @@ class PreloadParams(ActionParams):
     # Hints per route: more than one or two high-priority preloads compete with each other.
     top: Annotated[int, Field(ge=1, le=5)] = 1
     min_share: Annotated[float, Field(ge=0, le=1)] = 0.1
-    # Only images the site hosts (the URL's path is a file in the allowed directories): the URLs come from
-    # anonymous beacons, and a hint must never send every visitor's browser to an address someone forged.
+    # Only images the site hosts (the URL's path is a file in the allowed directories). Either way, a hint
+    # names only a path of the site or a URL on actions.asset_origins (hrefs.site_href): the URLs come from
+    # anonymous beacons, and a hint must never send every visitor's browser to a host someone forged.
     only_hosted: bool = True
     # Directory (inside an allowed dir) for the snippet file; the run's directory when unset.
     output_dir: str | None = None
 
 
-def _safe_href(url: str) -> bool:
-    # Only http(s) URLs and paths: a javascript: or data: URL must never reach a page's <head>.
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https", "") and bool(parts.path or parts.netloc)
+def _candidates(
+    ctx: ActionContext, params: PreloadParams, ranked: list[tuple[str, int]]
+) -> tuple[list[tuple[str, int]], list[dict[str, Any]], list[dict[str, str]]]:
+    """(href, reports) most reported first, the URLs refused with why, and those written as a site path.
+
+    URLs that come to the same href (`https://shop.example/a.jpg`, `/a.jpg`) are one image: counted together.
+    """
+    counts: dict[str, int] = {}
+    refused: list[dict[str, Any]] = []
+    rewritten: list[dict[str, str]] = []
+    for url, count in ranked:
+        href = site_href(url, ctx, hosted=params.only_hosted)
+        if href.href is None:
+            refused.append({"url": url, "reports": count, "reason": href.refused})
+            continue
+        if href.rewritten:
+            rewritten.append({"url": url, "href": href.href})
+        counts[href.href] = counts.get(href.href, 0) + count
+    return sorted(counts.items(), key=lambda item: -item[1]), refused, rewritten
 
 
 def _hints(ctx: ActionContext, params: PreloadParams) -> tuple[list[dict[str, Any]], str]:
@@ -49,26 +65,24 @@ def _hints(ctx: ActionContext, params: PreloadParams) -> tuple[list[dict[str, An
         ranked = list(ctx.attribution("lcp.url", route))
         total = sum(count for _, count in ranked)
         label = route or "all routes"
-        eligible = [(url, count) for url, count in ranked
-                    if _safe_href(url) and total and count / total >= params.min_share]
-        if params.only_hosted:
-            hosted = [(url, count) for url, count in eligible if url_to_file(url, ctx.allowed_dirs) is not None]
-            skipped = [url for url, _ in eligible if (url, _) not in hosted]
-        else:
-            hosted, skipped = eligible, []
-        chosen = hosted[: params.top]
+        candidates, refused, rewritten = _candidates(ctx, params, ranked)
+        chosen = [(href, count) for href, count in candidates if count / total >= params.min_share][: params.top]
+        notes: dict[str, Any] = {"refused": refused} if refused else {}
+        if rewritten:
+            notes["writtenAsSitePath"] = rewritten
         if not chosen:
-            note = f"no LCP image reaches {params.min_share:.0%}" if not skipped else (
-                f"no hosted LCP image reaches {params.min_share:.0%}; not a file of the site: {', '.join(skipped[:3])}")
-            changes.append({"route": label, "hints": [], "note": note})
+            note = f"no LCP image the site serves reaches {params.min_share:.0%}"
+            if refused:
+                note += "; refused: " + ", ".join(f"{r['url']} ({r['reason']})" for r in refused[:3])
+            changes.append({"route": label, "hints": [], "note": note, **notes})
             continue
         lines.append(f"<!-- route: {html.escape(label)} ({total:,} LCP reports with a resource) -->")
         hints = []
-        for url, count in chosen:
-            link = f'<link rel="preload" as="image" href="{html.escape(url, quote=True)}" fetchpriority="high">'
+        for href, count in chosen:
+            link = f'<link rel="preload" as="image" href="{html.escape(href, quote=True)}" fetchpriority="high">'
             lines.append(link)
-            hints.append({"url": url, "reports": count, "share": round(count / total, 3), "link": link})
-        changes.append({"route": label, "hints": hints, **({"notHosted": skipped} if skipped else {})})
+            hints.append({"url": href, "reports": count, "share": round(count / total, 3), "link": link})
+        changes.append({"route": label, "hints": hints, **notes})
     return changes, "\n".join(lines) + "\n"
 
 
