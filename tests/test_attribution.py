@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from perfbudget.attribution import AttributionStore, compact, extract
+from perfbudget.attribution import MERGED, AttributionStore, compact, extract, merge_files
 
 
 def test_workers_files_are_merged_and_survive_a_restart(tmp_path: Path) -> None:
@@ -53,10 +57,8 @@ def test_a_failed_write_is_retried_by_the_next_flush(tmp_path: Path, monkeypatch
         store.flush()
     store.flush()  # no new report in between: the data is still written
     monkeypatch.undo()
-    assert AttributionStore(tmp_path / "attribution", k=5).top("inp.target") == []  # its own file is skipped...
-    other = AttributionStore(tmp_path / "attribution", k=5)
-    other._file = lambda: tmp_path / "attribution" / "reader.json"  # type: ignore[method-assign]
-    assert other.top("inp.target") == [("#buy", 1)]  # ...but another process reads it
+    assert store.top("inp.target") == [("#buy", 1)]  # its own file is skipped: counted once, from memory
+    assert AttributionStore(tmp_path / "attribution", k=5).top("inp.target") == [("#buy", 1)]  # others read it
 
 
 @pytest.mark.parametrize(
@@ -88,3 +90,59 @@ def test_a_repeated_value_is_counted_each_time_it_is_reported() -> None:
         store.record("LCP", "/p", {"url": f"https://cdn.test/hero.jpg?v={version}"})
     store.record("FCP", "/p", {"url": "https://cdn.test/hero.jpg"})
     assert store.top("lcp.url", "/p") == [("https://cdn.test/hero.jpg", 3)]
+
+
+def _past_worker_file(directory: Path, pid: int, counts: dict[str, int]) -> Path:
+    """A file as a worker that is gone left it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{pid}-deadbeef.json"
+    path.write_text(json.dumps({"written": time.time(), "tables": [
+        {"kind": "lcp.url", "route": "/p", "counts": counts}]}))
+    return path
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_live_worker_merges_the_files_of_past_workers_keeping_their_counts(tmp_path: Path) -> None:
+    gone = [_past_worker_file(tmp_path, _dead_pid(), {"/hero.jpg": 3}),
+            _past_worker_file(tmp_path, _dead_pid(), {"/hero.jpg": 2, "/logo.png": 1})]
+    live = AttributionStore(tmp_path, k=5)
+    live.record("LCP", "/p", {"url": "/hero.jpg"})
+    live.flush()
+    sibling = AttributionStore(tmp_path, k=5)  # another live worker: its file is fresh and its process alive
+    sibling.record("LCP", "/p", {"url": "/logo.png"})
+    sibling.flush()
+    before = live.top("lcp.url", "/p")
+    assert live.merge_past() == 2
+    assert not any(path.exists() for path in gone)
+    remaining = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert len(remaining) == 3 and MERGED in remaining  # the two live workers' files and the merge
+    assert live.top("lcp.url", "/p") == before == [("/hero.jpg", 6), ("/logo.png", 2)]
+    assert sibling.top("lcp.url", "/p") == before
+    assert live.merge_past() == 0  # nothing left to merge: the live files stay
+
+
+def test_a_file_nobody_touched_for_a_while_is_a_past_workers_even_if_its_pid_was_reused(tmp_path: Path) -> None:
+    path = _past_worker_file(tmp_path, os.getpid(), {"/hero.jpg": 4})  # this process's pid, an old file
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    live = AttributionStore(tmp_path, k=5)
+    live.flush()
+    assert live.merge_past() == 1
+    assert live.top("lcp.url") == [("/hero.jpg", 4)]
+
+
+def test_a_reader_between_the_merge_and_the_removal_counts_a_past_file_once(tmp_path: Path) -> None:
+    path = _past_worker_file(tmp_path, _dead_pid(), {"/hero.jpg": 3})
+    saved = path.read_bytes()
+    reader = AttributionStore(tmp_path, k=5)
+    merge_files(tmp_path, 5, lambda p: True)
+    path.write_bytes(saved)  # as if the merge had not removed it yet (or stopped before it did)
+    assert reader.top("lcp.url") == [("/hero.jpg", 3)]
+    assert merge_files(tmp_path, 5, lambda p: True) == 1  # merged already: removed, not added again
+    assert not path.exists()
+    assert reader.top("lcp.url") == [("/hero.jpg", 3)]

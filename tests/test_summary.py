@@ -9,8 +9,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from perfbudget.metrics import Metrics
-from perfbudget.store import HistogramSeries, Labels, Observer
-from perfbudget.summary import SnapshotStore, SummaryService, parse_window, quantile
+from perfbudget.snapshots import SnapshotStore
+from perfbudget.store import Labels, Observer
+from perfbudget.summary import SummaryService, parse_window, quantile
 from perfbudget.vitals import VITALS, bucket_edges
 
 EDGES = (1.0, 2.0, 4.0)
@@ -117,10 +118,10 @@ class _CountingReads:
         self._name = name
         self._reads = reads
 
-    def read(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, HistogramSeries]:
+    def rows(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, list[float]]:
         if name == "perfbudget_lcp_seconds":
             self._reads.append(self._name)
-        return self._reader.read(name, match)
+        return self._reader.rows(name, match)
 
 
 def test_one_worker_collects_each_minute_and_the_last_snapshot_at_shutdown_wins(tmp_path: Path) -> None:
@@ -139,5 +140,5 @@ def test_one_worker_collects_each_minute_and_the_last_snapshot_at_shutdown_wins(
     lcp.observe("/a", "phone", 1.0)
     second.snapshot(now=650, final=True)  # shutdown: the freshest counts replace the minute's
     assert collections == ["first", "second"]
-    snapshot = SnapshotStore(tmp_path / "s.sqlite").at(650, None)["run-1"][("LCP", "/a", "phone")]
-    assert snapshot[-1] == 2.0
+    snapshot = SnapshotStore(tmp_path / "s.sqlite").at(650)["run-1"].counts("LCP", "/a")
+    assert snapshot is not None and sum(snapshot) == 2

@@ -21,8 +21,10 @@ from flask import Flask
 from opentelemetry.sdk.metrics.export import MetricExporter
 from prometheus_client import CollectorRegistry
 
+from .answer_cache import AnswerCache
 from .attribution import AttributionStore
-from .budgets.model import load_budgets
+from .budgets.model import load_budgets, parse_duration
+from .clients import ClientSketch, RouteClients
 from .config import Config, load_config
 from .config.env import EPOCH_ENV
 from .dedup import SeenTable
@@ -32,8 +34,9 @@ from .otlp import OtlpPipeline
 from .playbooks import build_runner, load_playbooks, suggest_fix
 from .reload import Reloader, histogram_edges
 from .routes import RouteNormalizer, RouteTable
-from .summary import SnapshotStore, SummaryService
-from .web import alerts, auth, console, ops, perffix, summary
+from .snapshots import SnapshotStore
+from .summary import SummaryService
+from .web import alerts, auth, console, ops, perffix, summary, writes
 from .web.beacons import BeaconEndpoint
 
 log = logging.getLogger(__name__)
@@ -99,14 +102,19 @@ def create_app(
     lifetime.add(metrics.close)
     seen = SeenTable(beacons.dedup_slots, beacons.dedup_ttl_seconds, _shared_file("dedup.bin"))
     lifetime.add(seen.close)
-    routes = RouteNormalizer(config.routes, RouteTable(config.routes.max_routes, _shared_file("routes.bin"),
-                                                      config.routes.labels()))
+    table = RouteTable(config.routes.max_routes, _shared_file("routes.bin"), config.routes.labels())
+    routes = RouteNormalizer(config.routes, table)
+    # Distinct clients per route over every budget's window and the one an execute from an alert checks.
+    windows = [*(budget.window for budget in budgets.vitals), config.playbooks.execute_clients_window]
+    sketch = ClientSketch.shared({w: parse_duration(w) for w in windows}, table.slots, directory, epoch)
+    lifetime.add(sketch.close)
+    metrics.expose_distinct_clients(RouteClients(sketch, table))
     attribution = AttributionStore(config.data_dir / "attribution", beacons.attribution_top_k)
     lifetime.add(attribution.close)
     otlp = OtlpPipeline.from_config(config, edges, metrics, exporter=otlp_exporter)
     if otlp is not None:
         lifetime.add(otlp.shutdown)
-    ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label)
+    ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label, clients=sketch)
     vitals_summary = SummaryService(
         metrics.reader,
         edges,
@@ -117,6 +125,7 @@ def create_app(
         diagnose=attribution.diagnosis,
         suggest=lambda vital: suggest_fix(playbooks, vital),
         clock=clock,
+        cache=AnswerCache(_shared_file("summary-cache"), config.server.read_cache_seconds, clock),
     )
     lifetime.add(vitals_summary.close)
     runner = build_runner(config, playbooks, metrics=metrics, summary=vitals_summary, edges=edges,
@@ -131,8 +140,9 @@ def create_app(
         ok=False, error=f"body is over the limit of {alerts.MAX_BODY} bytes"), 413))
     app.extensions[_LIFETIME] = lifetime
     auth.init_app(app, config.auth, metrics.auth_failures)
+    writes.init_app(app, config.actions.external_url)  # writes: JSON only, from this server's own origin
     ops.init_app(app, metrics, vitals_summary.problems, Reloader(config_path, edges, metrics, swap))
-    summary.init_app(app, vitals_summary, routes)
+    summary.init_app(app, vitals_summary, routes, config.server)
     console.init_app(app, vitals_summary, routes, runner)
     alerts.init_app(app, runner, metrics.alerts_received)
     perffix.init_app(app, runner)

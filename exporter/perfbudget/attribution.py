@@ -2,21 +2,26 @@
 
 These are unbounded strings (URLs, CSS selectors), so they never become metric labels. Each worker keeps
 a Space-Saving top-K per (kind, route) in memory (fixed size however many distinct values arrive) and
-writes it to `data_dir/attribution/<pid>.json` every few seconds; readers merge every worker's file,
-and the files survive restarts, so what was reported is not lost when the exporter restarts.
+writes it to `data_dir/attribution/<pid>-<token>.json` every few seconds; readers merge every worker's
+file (parsed again only when it changed), and the files survive restarts, so what was reported is not lost
+when the exporter restarts. The files of past workers are merged into `merged.json` and removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .routes import url_path
 
@@ -129,16 +134,75 @@ class SpaceSaving:
             counts[value] = counts.pop(smallest) + count
 
 
+Table = dict[str, int]
+TableKey = tuple[str, str]  # (kind, route)
+MERGED = "merged.json"
+_LOCK = ".merge.lock"
+
+
+K = TypeVar("K")
+
+
+def _merge_into(target: dict[K, Table], key: K, counts: Table) -> None:
+    table = target.setdefault(key, {})
+    for value, count in counts.items():
+        table[value] = table.get(value, 0) + count
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    written: float | None
+    tables: list[tuple[TableKey, Table]]
+    absorbed: frozenset[tuple[str, float]]  # merged.json only: the worker files it holds already
+
+
+class _Index:
+    """Every file's tables merged, per kind and route and per kind over all routes."""
+
+    def __init__(self) -> None:
+        self.by_route: dict[TableKey, Table] = {}
+        self.by_kind: dict[str, Table] = {}
+
+    def add(self, key: TableKey, counts: Table) -> None:
+        _merge_into(self.by_route, key, counts)
+        _merge_into(self.by_kind, key[0], counts)
+
+
 class AttributionStore:
+    """This worker's top-K tables, and what every worker's file (and the merge of past ones) holds.
+
+    A worker's file is `<pid>-<token>.json`, rewritten (or touched) every `flush_seconds`. A file whose
+    process is gone, or that nobody touched for STALE_FLUSHES flushes, belongs to a past worker (a reload,
+    a respawn, a crash): a live worker merges it into `merged.json` and removes it, under a lock file so two
+    workers never merge at once. `merged.json` lists the files it absorbed, so a reader that still sees one
+    of them between the merge and its removal does not count it twice.
+    """
+
+    STALE_FLUSHES = 12
+
     def __init__(self, directory: Path | None, k: int, flush_seconds: float = 5.0) -> None:
         self.k = k
         self._dir = directory
-        self._tables: dict[tuple[str, str], SpaceSaving] = {}
+        self._name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}.json"
+        self._tables: dict[TableKey, SpaceSaving] = {}
         self._lock = threading.Lock()
         self._dirty = False
         self._flush_seconds = flush_seconds
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._parsed: dict[str, tuple[tuple[int, int], _Parsed]] = {}
+        self._index: tuple[tuple[tuple[str, int, int], ...], _Index] | None = None
+        self._read_lock = threading.Lock()
 
     def record(self, vital: str, route: str, attribution: dict[str, Any]) -> None:
         extractor = _EXTRACTORS.get(vital)
@@ -158,9 +222,11 @@ class AttributionStore:
 
     def top(self, kind: str, route: str | None = None, limit: int | None = None) -> list[tuple[str, int]]:
         """Most-blamed values of `kind` on `route` (every route when None), merged across workers."""
-        merged: dict[str, int] = {}
-        for (k, r), counts in self._all_tables():
-            if k == kind and (route is None or r == route):
+        index = self._files()
+        merged = dict(index.by_route.get((kind, route), {}) if route is not None else index.by_kind.get(kind, {}))
+        with self._lock:
+            mine = [t.counts for (k, r), t in self._tables.items() if k == kind and (route is None or r == route)]
+            for counts in mine:
                 for value, count in counts.items():
                     merged[value] = merged.get(value, 0) + count
         ranked = sorted(merged.items(), key=lambda item: (-item[1], item[0]))
@@ -173,37 +239,74 @@ class AttributionStore:
             for kind, key in DIAGNOSIS_KINDS.get(vital, ())
         }
 
-    def _all_tables(self) -> Iterable[tuple[tuple[str, str], dict[str, int]]]:
-        with self._lock:
-            mine = [(key, dict(table.counts)) for key, table in self._tables.items()]
-        yield from mine
-        if self._dir is None or not self._dir.is_dir():
-            return
-        own = self._file().name
-        for path in self._dir.glob("*.json"):
-            if path.name == own:
-                continue
-            yield from _read_tables(path)
+    # --- the files of every worker ----------------------------------------------------------------
+
+    def _files(self) -> _Index:
+        """Every other file's tables, merged; parsed again only when a file changed."""
+        if self._dir is None:
+            return _Index()
+        entries: list[tuple[str, int, int]] = []
+        try:
+            for entry in os.scandir(self._dir):
+                if entry.name.endswith(".json") and entry.name != self._name:
+                    with contextlib.suppress(OSError):  # removed meanwhile (merged): nothing to read
+                        stat = entry.stat()
+                        entries.append((entry.name, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            return _Index()
+        signature = tuple(sorted(entries))
+        with self._read_lock:
+            if self._index is not None and self._index[0] == signature:
+                return self._index[1]
+            parsed = {name: self._parse(name, (mtime, size)) for name, mtime, size in entries if name != MERGED}
+            merged = self._parse(MERGED, next(((m, s) for n, m, s in entries if n == MERGED), (0, 0)))
+            index = _Index()
+            for key, counts in merged.tables:
+                index.add(key, counts)
+            for name, file in parsed.items():
+                if (name, file.written) not in merged.absorbed:
+                    for key, counts in file.tables:
+                        index.add(key, counts)
+            self._parsed = {n: v for n, v in self._parsed.items() if n in parsed or n == MERGED}
+            self._index = (signature, index)
+            return index
+
+    def _parse(self, name: str, stamp: tuple[int, int]) -> _Parsed:
+        known = self._parsed.get(name)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        assert self._dir is not None
+        parsed = _read(self._dir / name)
+        self._parsed[name] = (stamp, parsed)
+        return parsed
 
     def _file(self) -> Path:
         assert self._dir is not None
-        return self._dir / f"{os.getpid()}.json"
+        return self._dir / self._name
 
     def flush(self) -> None:
-        if self._dir is None or not self._dirty:
+        if self._dir is None:
+            return
+        if not self._dirty:
+            with contextlib.suppress(OSError):
+                os.utime(self._file())  # still alive: nobody may take this file for a past worker's
             return
         with self._lock:
             rows = [{"kind": k, "route": r, "counts": t.counts.copy()} for (k, r), t in self._tables.items()]
             self._dirty = False
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
-            target = self._file()
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"written": time.time(), "tables": rows}))
-            os.replace(tmp, target)
+            _write_json(self._file(), {"written": time.time(), "tables": rows})
         except OSError:
             self._dirty = True  # the next flush writes it, new reports or not
             raise
+
+    def merge_past(self) -> int:
+        """Merge the files of past workers into merged.json and remove them; how many were merged."""
+        if self._dir is None:
+            return 0
+        horizon = time.time() - self.STALE_FLUSHES * self._flush_seconds
+        return merge_files(self._dir, self.k, lambda path: path.name != self._name and _is_past(path, horizon))
 
     def start(self) -> None:
         if self._dir is None or self._thread is not None:
@@ -215,6 +318,7 @@ class AttributionStore:
         while not self._stop.wait(self._flush_seconds):
             try:
                 self.flush()
+                self.merge_past()
             except OSError:
                 pass  # a full disk must not kill the thread; the next flush retries
 
@@ -223,39 +327,82 @@ class AttributionStore:
         self.flush()
 
 
-def _read_tables(path: Path) -> Iterator[tuple[tuple[str, str], dict[str, int]]]:
-    """The tables of one worker file; a file being replaced, damaged or foreign yields what is well formed."""
+def _is_past(path: Path, horizon: float) -> bool:
+    """A worker file whose process is gone, or that has not been touched since `horizon`."""
+    pid_text = path.name.split("-", 1)[0].removesuffix(".json")
+    try:
+        if path.stat().st_mtime < horizon:
+            return True
+    except OSError:
+        return False
+    return pid_text.isdigit() and not _pid_alive(int(pid_text))
+
+
+def _write_json(target: Path, data: dict[str, Any]) -> None:
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, target)
+
+
+def _read(path: Path) -> _Parsed:
+    """One file's tables; a file being replaced, damaged or foreign yields what is well formed."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
-        return
-    tables = data.get("tables") if isinstance(data, dict) else None
+        return _Parsed(None, [], frozenset())
+    if not isinstance(data, dict):
+        return _Parsed(None, [], frozenset())
+    written = data.get("written")
+    tables = data.get("tables")
+    out: list[tuple[TableKey, Table]] = []
     for row in tables if isinstance(tables, list) else ():
         if not isinstance(row, dict):
             continue
         kind, route, counts = row.get("kind"), row.get("route"), row.get("counts")
         if isinstance(kind, str) and isinstance(route, str) and isinstance(counts, dict):
-            yield (kind, route), {v: c for v, c in counts.items() if isinstance(v, str) and type(c) is int}
+            out.append(((kind, route), {v: c for v, c in counts.items() if isinstance(v, str) and type(c) is int}))
+    absorbed = data.get("absorbed")
+    held = frozenset((n, float(w)) for n, w in (absorbed if isinstance(absorbed, list) else ())
+                     if isinstance(n, str) and isinstance(w, int | float))
+    return _Parsed(float(written) if isinstance(written, int | float) else None, out, held)
+
+
+def merge_files(directory: Path, k: int, past: Callable[[Path], bool]) -> int:
+    """Merge the worker files `past` picks into merged.json (top k per table) and remove them, under the
+    directory's merge lock; how many were merged."""
+    if not directory.is_dir():
+        return 0
+    with open(directory / _LOCK, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            candidates = [p for p in sorted(directory.glob("*.json")) if p.name != MERGED and past(p)]
+            if not candidates:
+                return 0
+            merged_file = _read(directory / MERGED)
+            tables: dict[TableKey, Table] = {}
+            for key, counts in merged_file.tables:
+                _merge_into(tables, key, counts)
+            absorbed = {(n, w) for n, w in merged_file.absorbed if (directory / n).exists()}
+            for path in candidates:
+                file = _read(path)
+                if (path.name, file.written) in merged_file.absorbed:
+                    continue  # merged already: a merge stopped before it removed the file
+                for key, counts in file.tables:
+                    _merge_into(tables, key, counts)
+                if file.written is not None:
+                    absorbed.add((path.name, file.written))
+            rows = [{"kind": kind, "route": route,
+                     "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k])}
+                    for (kind, route), counts in tables.items()]
+            _write_json(directory / MERGED, {"written": time.time(), "tables": rows,
+                                             "absorbed": sorted([n, w] for n, w in absorbed)})
+            for path in candidates:
+                path.unlink(missing_ok=True)
+            return len(candidates)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def compact(directory: Path, k: int) -> None:
-    """Merge every worker file of earlier runs into one top-k per table, so files do not pile up."""
-    if not directory.is_dir():
-        return
-    merged: dict[tuple[str, str], dict[str, int]] = {}
-    files = sorted(directory.glob("*.json"))
-    for path in files:
-        for key, counts in _read_tables(path):
-            table = merged.setdefault(key, {})
-            for value, count in counts.items():
-                table[value] = table.get(value, 0) + count
-    rows = [
-        {"kind": kind, "route": route, "counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])[:k])}
-        for (kind, route), counts in merged.items()
-    ]
-    tmp = directory / "merged.tmp"
-    tmp.write_text(json.dumps({"written": time.time(), "tables": rows}))
-    os.replace(tmp, directory / "merged.json")
-    for path in files:
-        if path.name != "merged.json":
-            path.unlink(missing_ok=True)
+    """At start, before any worker: every worker file of earlier runs merged into one top-k per table."""
+    merge_files(directory, k, lambda _path: True)

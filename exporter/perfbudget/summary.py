@@ -1,9 +1,11 @@
 """Windows over the histograms -> the `GET /api/web-vitals` answer.
 
-The histograms are cumulative since the server started, so a window needs their value at its start. Every
-worker snapshots the histograms (every worker's slabs of the shared-memory store) into SQLite once a
-minute; a window's counts are "now minus the last snapshot at or before the window's start", per server
-run ("epoch"), summed over the runs the window spans, like PromQL's `increase()` across counter resets.
+The histograms are cumulative since the server started, so a window needs their value at its start. Once a
+minute one worker snapshots the histograms (every worker's slabs of the shared-memory store, per vital and
+route) into SQLite (snapshots.py: compact frames, thinned with age); a window's counts are "now minus the
+last snapshot at or before the window's start", per server run ("epoch"), summed over the runs the window
+spans, like PromQL's `increase()` across counter resets. Answers are cached for every worker a few seconds
+(answer_cache.py) while no report arrives, about a second while reports do.
 The 75th percentile is then interpolated inside its bucket exactly as `histogram_quantile` does, so the
 two agree on the same data.
 """
@@ -14,24 +16,25 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from itertools import accumulate
+from operator import add
+from typing import Any, Protocol, cast
 
 import orjson
 
-from .sqlite import prepare
-from .store import HistogramSeries, Labels
+from .answer_cache import AnswerCache
+from .snapshots import Frame, Rows, SnapshotStore
+from .store import Labels
 from .vitals import VITALS, Vital, overall_score
 
-Series = tuple[str, str, str]  # (vital, route, device)
 Counts = list[float]  # cumulative bucket counts, the last one being +Inf (= the count)
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_WINDOW = 7 * 86400
-RETENTION = 15 * 86400
+ACCEPTED = "perfbudget_reports_accepted_total"
 
 
 def parse_window(text: str) -> int:
@@ -66,79 +69,27 @@ def quantile(q: float, edges: tuple[float, ...], cumulative: Counts) -> float | 
 class HistogramSource(Protocol):
     """Where the live histograms are read: the store's Reader (every worker's slabs)."""
 
-    def read(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, HistogramSeries]: ...
+    def rows(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, list[float]]: ...
 
 
-def read_histograms(reader: HistogramSource, route: str | None = None) -> dict[Series, Counts]:
-    """Cumulative bucket counts per (vital, route, device), read from the store's slabs (every worker's),
-    extra labels (navigation type) summed away; only `route`'s series when given."""
-    match = None if route is None else {"route": route}
-    out: dict[Series, Counts] = {}
+def read_histograms(reader: HistogramSource) -> Rows:
+    """Per vital and route, the counts per bucket (not cumulative, +Inf last) from the store's slabs (every
+    worker's), devices and extra labels (navigation type) summed away."""
+    out: Rows = {}
     for vital in VITALS.values():
-        for labels, series in reader.read(vital.metric, match).items():
-            key = (vital.name, labels[0], labels[1])
-            total = out.get(key)
-            out[key] = list(series.buckets) if total is None else [a + b for a, b in zip(total, series.buckets,
-                                                                                         strict=True)]
+        per_route: dict[str, list[int]] = {}
+        for labels, row in reader.rows(vital.metric).items():
+            route = labels[0]
+            counts = cast(list[int], row[:-1])  # exact integers; the last value is the sum of observations
+            old = per_route.get(route)
+            per_route[route] = counts if old is None else list(map(add, old, counts))
+        if per_route:
+            out[vital.name] = per_route
     return out
 
 
-class SnapshotStore:
-    """Minute snapshots of the cumulative histograms in SQLite, shared by every worker of every run."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        prepare(path, (
-            "CREATE TABLE IF NOT EXISTS epochs (epoch TEXT PRIMARY KEY, started REAL NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS snapshots (epoch TEXT NOT NULL, ts INTEGER NOT NULL, "
-            "vital TEXT NOT NULL, route TEXT NOT NULL, device TEXT NOT NULL, counts BLOB NOT NULL, "
-            "PRIMARY KEY (epoch, ts, vital, route, device))",
-        ))
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10, isolation_level=None)
-
-    def begin_epoch(self, epoch: str, started: float) -> None:
-        with self._connect() as db:
-            db.execute("INSERT OR IGNORE INTO epochs VALUES (?, ?)", (epoch, started))
-
-    def has(self, epoch: str, ts: int) -> bool:
-        with self._connect() as db:
-            return db.execute("SELECT 1 FROM snapshots WHERE epoch = ? AND ts = ? LIMIT 1", (epoch, ts)).fetchone() \
-                is not None
-
-    def save(self, epoch: str, ts: int, histograms: Mapping[Series, Counts], replace: bool = False) -> None:
-        """Store one minute's snapshot; the first worker to store a minute wins unless `replace`."""
-        rows = [(epoch, ts, *key, orjson.dumps(counts)) for key, counts in histograms.items()]
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        with self._connect() as db:
-            db.execute("BEGIN")
-            db.executemany(f"{verb} INTO snapshots VALUES (?, ?, ?, ?, ?, ?)", rows)
-            db.execute("DELETE FROM snapshots WHERE ts < ?", (ts - RETENTION,))
-            db.execute("COMMIT")
-
-    def at(self, t: float, route: str | None) -> dict[str, dict[Series, Counts]]:
-        """Per epoch that had started by `t`: its last snapshot at or before `t` (its end if it ended)."""
-        query = (
-            "SELECT s.epoch, s.vital, s.route, s.device, s.counts FROM snapshots s JOIN "
-            "(SELECT epoch, MAX(ts) AS ts FROM snapshots WHERE ts <= ? GROUP BY epoch) last "
-            "ON s.epoch = last.epoch AND s.ts = last.ts"
-        )
-        params: tuple[Any, ...] = (int(t),)
-        if route is not None:
-            query += " WHERE s.route = ?"
-            params += (route,)
-        out: dict[str, dict[Series, Counts]] = {}
-        with self._connect() as db:
-            for epoch, vital, r, device, counts in db.execute(query, params):
-                out.setdefault(epoch, {})[(vital, r, device)] = orjson.loads(counts)
-        return out
-
-
-def _subtract(end: Counts, start: Counts | None) -> Counts:
-    if start is None or len(start) != len(end):
-        return list(end)
-    return [max(0.0, e - s) for e, s in zip(end, start, strict=True)]
+def _cumulative(counts: list[int]) -> Counts:
+    return list(map(float, accumulate(counts)))
 
 
 @dataclass(frozen=True)
@@ -173,6 +124,7 @@ class SummaryService:
         suggest: Callable[[str], dict[str, Any] | None] | None = None,
         interval: float = 60.0,
         clock: Callable[[], float] = time.time,
+        cache: AnswerCache | None = None,
     ) -> None:
         self._clock = clock
         self._reader = reader
@@ -183,6 +135,9 @@ class SummaryService:
         self._diagnose = diagnose
         self._suggest = suggest
         self._interval = interval
+        self._cache = cache if cache is not None else AnswerCache(None, 0, clock)
+        self._live: tuple[float, int, Frame] | None = None
+        self._live_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         store.begin_epoch(epoch, started)
@@ -190,8 +145,8 @@ class SummaryService:
     # --- snapshots ------------------------------------------------------------------------------
 
     def snapshot(self, now: float | None = None, final: bool = False) -> None:
-        """Save this minute's histograms, once for all workers: collecting them is the costly part (every
-        series of every worker), so a worker that finds the minute saved already skips it."""
+        """Save this minute's histograms, once for all workers: a worker that finds the minute saved
+        already skips reading the slabs."""
         now = self._clock() if now is None else now
         ts = int(now // self._interval * self._interval)
         if not final and self.store.has(self.epoch, ts):
@@ -201,7 +156,7 @@ class SummaryService:
     def problems(self) -> list[str]:
         """Why the summary cannot answer (its snapshot store fails), for `/-/ready`; empty when it can."""
         try:
-            self.store.at(self._clock(), "__readiness__")
+            self.store.check()
         except Exception as exc:  # any storage failure makes us unready, with the reason
             return [f"snapshot store {self.store.path}: {exc}"]
         return []
@@ -229,28 +184,58 @@ class SummaryService:
 
     # --- windows --------------------------------------------------------------------------------
 
-    def window_counts(
-        self, start: float, end: float | None, route: str | None, device: str | None = None
-    ) -> dict[str, Counts]:
-        """Per vital, the bucket counts that arrived in [start, end] (end None = now), summed over series."""
-        if end is None:
-            ends = self.store.at(self._clock(), route)
-            ends[self.epoch] = read_histograms(self._reader, route)
-        else:
-            ends = self.store.at(end, route)
-        starts = self.store.at(start, route)
-        totals: dict[str, Counts] = {}
-        for epoch, series in ends.items():
-            base = starts.get(epoch, {})
-            for key, counts in series.items():
-                if device is not None and key[2] != device:
-                    continue
-                if len(counts) != len(self._edges[key[0]]) + 1:
+    def _live_frame(self) -> Frame:
+        """The slabs as they are now. One read serves the windows asked within a second while no report
+        arrives (the count of accepted reports is read first, so a frame holds at least what it counted)."""
+        now = time.monotonic()
+        generation = self.generation()
+        with self._live_lock:
+            live = self._live
+            if live is not None and live[1] == generation >= 0 and now - live[0] < 1.0:
+                return live[2]
+            frame = Frame(read_histograms(self._reader))
+            self._live = (now, generation, frame)
+            return frame
+
+    def window_counts(self, start: float, end: float | None, route: str | None) -> dict[str, Counts]:
+        """Per vital, the cumulative bucket counts that arrived in [start, end] (end None = now), summed over
+        series (every route when `route` is None)."""
+        ends = self.store.heads(self._clock() if end is None else end)
+        starts = self.store.heads(start)
+        totals: dict[str, list[int]] = {}
+        epochs = set(ends) | ({self.epoch} if end is None else set())
+        for epoch in epochs:
+            base_head = starts.get(epoch)
+            if end is None and epoch == self.epoch:
+                frame = self._live_frame()
+            else:
+                head = ends.get(epoch)
+                if head is None or head == base_head:
+                    continue  # nothing of this run between start and end
+                frame = self.store.frame(head)
+            base = self.store.frame(base_head) if base_head is not None else None
+            for name, vital_edges in self._edges.items():
+                counts = frame.counts(name, route)
+                if counts is None or len(counts) != len(vital_edges) + 1:
                     continue  # a run with other bucket edges (budgets changed): its buckets do not add up
-                delta = _subtract(counts, base.get(key))
-                total = totals.get(key[0])
-                totals[key[0]] = delta if total is None else [a + b for a, b in zip(total, delta, strict=True)]
-        return totals
+                old = base.counts(name, route) if base is not None else None
+                if old is not None and len(old) == len(counts):
+                    counts = [max(0, e - s) for e, s in zip(counts, old, strict=True)]
+                total = totals.get(name)
+                totals[name] = counts if total is None else list(map(add, total, counts))
+        return {name: _cumulative(counts) for name, counts in totals.items()}
+
+    def generation(self) -> int:
+        """Reports accepted so far by every worker: an answer computed at the same count is still exact."""
+        try:
+            return int(sum(row[0] for row in self._reader.rows(ACCEPTED).values()))
+        except (KeyError, ValueError):  # a reader without the family: every answer may be stale
+            return -1
+
+    def answer(self, window: int, route: str | None) -> tuple[bytes, bool]:
+        """`state(window, route)` as JSON, and whether it came from the answers cached for every worker."""
+        return self._cache.get(f"{self.epoch}|{window}|{route!r}", self.generation(),
+                               lambda: orjson.dumps(self.state(window, route)))
 
     def state(self, window: int, route: str | None, now: float | None = None) -> dict[str, Any]:
         now = self._clock() if now is None else now
@@ -325,11 +310,3 @@ def _trend(current: float | None, previous: float | None) -> str:
     if abs(change) < 0.05:
         return "stable"
     return "improving" if change < 0 else "degrading"
-
-
-def totals_by_series(histograms: Iterable[tuple[Series, Counts]]) -> dict[str, float]:
-    """Observations per vital (used by readiness and the console)."""
-    out: dict[str, float] = {}
-    for (vital, _, _), counts in histograms:
-        out[vital] = out.get(vital, 0.0) + (counts[-1] if counts else 0.0)
-    return out

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from .base import StrictModel
+from .beacons import rate_limit_notation
 
 
 def _default_workers() -> int:
@@ -29,6 +30,12 @@ class ServerConfig(StrictModel):
     body_timeout: Annotated[float, Field(ge=1, le=600)] = 10.0
     # How many reverse-proxy hops to trust in X-Forwarded-For when finding the client address.
     trusted_proxy_hops: Annotated[int, Field(ge=0, le=10)] = 0
+    # Anonymous reads of the summary (GET /api/web-vitals) and the console (GET /), per client address keyed
+    # like the beacon limit, in Flask-Limiter notation, or "off". A request with a valid token is not limited.
+    read_rate_limit: Annotated[str, AfterValidator(rate_limit_notation)] = "20/second"
+    # Seconds an answer of those reads is shared by every worker while no report arrives (about one second
+    # while reports do) before it is computed again; 0: never cached.
+    read_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
 
     @field_validator("listen_address")
     @classmethod

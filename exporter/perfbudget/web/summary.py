@@ -1,4 +1,9 @@
-"""`GET /api/web-vitals`: the current state per vital over a window (the contract in the README's API section)."""
+"""`GET /api/web-vitals`: the current state per vital over a window (the contract in the README's API section).
+
+Anonymous reads of it and of the console are limited per client address (`server.read_rate_limit`, keyed
+like the beacon limit); a request with a valid token is not limited. Answers come from the cache the
+workers share (`X-Perfbudget-Cache: hit` or `miss` says which).
+"""
 
 from __future__ import annotations
 
@@ -7,34 +12,76 @@ from typing import cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from ..config.server import ServerConfig
 from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
+from .auth import authorizer, requires_read
+from .beacons import RateLimiter
 
 bp = Blueprint("summary", __name__)
 _KEY = "perfbudget.summary"
+#: The anonymous reads the limit covers: this endpoint and every console page.
+LIMITED = ("summary.web_vitals", "console.")
 
 
 @dataclass(frozen=True)
 class _Summary:
     summary: SummaryService
     routes: RouteNormalizer
+    limiter: RateLimiter
+    proxy_hops: int
 
 
-def init_app(app: Flask, summary: SummaryService, routes: RouteNormalizer) -> None:
-    app.extensions[_KEY] = _Summary(summary, routes)
+def init_app(app: Flask, summary: SummaryService, routes: RouteNormalizer, server: ServerConfig) -> None:
+    app.extensions[_KEY] = _Summary(summary, routes, RateLimiter(server.read_rate_limit), server.trusted_proxy_hops)
     app.register_blueprint(bp)
+    app.before_request(_limit_reads)
+
+
+def _client_address(hops: int) -> str:
+    """The client as the beacon limit sees it: the peer, or the trusted proxies' X-Forwarded-For entry."""
+    if hops:
+        forwarded = request.headers.get("X-Forwarded-For")
+        if forwarded:
+            entries = [part.strip() for part in forwarded.split(",")]
+            if len(entries) >= hops:
+                return entries[-hops]
+    return request.remote_addr or ""
+
+
+def _has_token() -> bool:
+    if not request.headers.get("Authorization"):
+        return False
+    guard = authorizer()
+    return any(guard.token_name(scope) is not None for scope in {s for t in guard.auth.tokens for s in t.scopes})
+
+
+def _limit_reads() -> tuple[Response, int] | None:
+    endpoint = request.endpoint or ""
+    if request.method not in ("GET", "HEAD") or not endpoint.startswith(LIMITED):
+        return None
+    state = cast(_Summary, current_app.extensions[_KEY])
+    if _has_token():
+        return None
+    retry = state.limiter.retry_after(_client_address(state.proxy_hops))
+    if retry is None:
+        return None
+    response = jsonify({"ok": False, "error": f"read rate limit exceeded; retry in {retry} s"})
+    response.headers["Retry-After"] = str(retry)
+    return response, 429
 
 
 @bp.get("/api/web-vitals")
+@requires_read
 def web_vitals() -> tuple[Response, int]:
     state = cast(_Summary, current_app.extensions[_KEY])
     page = request.args.get("page") or None
     if page is not None and len(page) > 2048:
-        return jsonify({"error": "page: longer than 2048 characters"}), 400
+        return jsonify({"ok": False, "error": "page: longer than 2048 characters"}), 400
     try:
         window = parse_window(request.args.get("window", "1h"))
     except ValueError as exc:
-        return jsonify({"error": str(exc)}), 400
+        return jsonify({"ok": False, "error": str(exc)}), 400
     route = state.routes.lookup(page) if page is not None else None
-    answer = state.summary.state(window, route)
-    return jsonify(answer), 200
+    body, hit = state.summary.answer(window, route)
+    return Response(body, mimetype="application/json", headers={"X-Perfbudget-Cache": "hit" if hit else "miss"}), 200
