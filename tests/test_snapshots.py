@@ -85,7 +85,7 @@ def test_the_layout_before_frames_is_dropped(tmp_path: Path) -> None:
     path = tmp_path / "summary.sqlite"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE snapshots (epoch TEXT, ts INTEGER, vital TEXT, route TEXT, device TEXT, counts BLOB)")
-    SnapshotStore(path)
+    SnapshotStore(path).drop_legacy()
     tables = {name for (name,) in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "snapshots" not in tables and "frames" in tables
 

@@ -132,7 +132,6 @@ class SnapshotStore:
             "CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY AUTOINCREMENT, epoch TEXT NOT NULL, "
             "ts INTEGER NOT NULL, base INTEGER, rows BLOB NOT NULL, UNIQUE (epoch, ts))",
             "CREATE INDEX IF NOT EXISTS frames_ts ON frames (ts)",
-            "DROP TABLE IF EXISTS snapshots",  # the layout before frames: one row per series and minute
         ))
         self._lock = threading.Lock()
         self._decoded: OrderedDict[int, Frame] = OrderedDict()
@@ -143,6 +142,14 @@ class SnapshotStore:
         # WAL without a sync per commit: a power cut may lose the last minutes' frames, never corrupt the file.
         db.execute("PRAGMA synchronous=NORMAL")
         return db
+
+    def drop_legacy(self) -> None:
+        """Drop the table of the layout before frames (one row per series and minute: gigabytes). Its history
+        is not converted; dropping it takes a while, so the snapshot thread does it, not a worker's start."""
+        with self._connect() as db:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'snapshots'").fetchone():
+                db.execute("PRAGMA busy_timeout = 300000")
+                db.execute("DROP TABLE snapshots")
 
     def begin_epoch(self, epoch: str, started: float) -> None:
         with self._connect() as db:

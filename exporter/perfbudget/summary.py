@@ -167,6 +167,10 @@ class SummaryService:
             self._thread.start()
 
     def _loop(self) -> None:
+        try:
+            self.store.drop_legacy()
+        except sqlite3.Error:
+            pass  # busy: the next start drops it
         while True:
             try:
                 self.snapshot()
@@ -235,10 +239,17 @@ class SummaryService:
     def answer(self, window: int, route: str | None) -> tuple[bytes, bool]:
         """`state(window, route)` as JSON, and whether it came from the answers cached for every worker."""
         return self._cache.get(f"{self.epoch}|{window}|{route!r}", self.generation(),
-                               lambda: orjson.dumps(self.state(window, route)))
+                               lambda: orjson.dumps(self._compute(window, route, self._clock())))
 
     def state(self, window: int, route: str | None, now: float | None = None) -> dict[str, Any]:
-        now = self._clock() if now is None else now
+        """The summary of `window` seconds up to `now` on `route` (every route when None); without `now`, the
+        answer shared by the workers (`answer`), as the console shows it."""
+        if now is None:
+            answer: dict[str, Any] = orjson.loads(self.answer(window, route)[0])
+            return answer
+        return self._compute(window, route, now)
+
+    def _compute(self, window: int, route: str | None, now: float) -> dict[str, Any]:
         current = self.window_counts(now - window, None, route)
         previous = self.window_counts(now - 2 * window, now - window, route)
         metrics: dict[str, Any] = {}
