@@ -13,6 +13,8 @@ loaded with --series vital series (routes x five vitals, one device; max_routes 
     new window on every GET (nothing cached: the cold path under load); and with the default limit (the
     baseline has none);
   * GET /-/ready latency (it used to look snapshots up).
+Each server starts with --old-minutes of snapshots of an earlier run in its summary.sqlite (written as
+below, ending now): the reads of an exporter that has run for a while, not of a fresh one.
 Then, in-process, the snapshots of a simulated day at the default route cap (200 routes x 4 devices x 5
 vitals; every series gets 1 to 8 observations a minute): bytes of summary.sqlite per day, and one lookup.
 The baseline's store (one row per series and minute, a scan per lookup) takes --old-minutes minutes,
@@ -26,6 +28,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -106,10 +109,14 @@ def beacon_latency(port: int, seconds: float, loopers: int, busting: bool = Fals
 
 
 def serve(name: str, cwd: Path, env: dict[str, str], work: Path, routes: int, extra: str,
-          full: bool = True) -> dict[str, object]:
+          full: bool = True, seed: Path | None = None) -> dict[str, object]:
+    """Measure one server; `seed` is a summary.sqlite to start with (snapshots of an earlier run)."""
     port = free_port()
     run_dir = work / name
     run_dir.mkdir(parents=True)
+    if seed is not None:
+        (run_dir / "data").mkdir()
+        shutil.copyfile(seed, run_dir / "data" / "summary.sqlite")
     config = run_dir / "perfbudget.yml"
     config.write_text(f"routes:\n  max_routes: {routes}\nbeacons:\n  rate_limit: 'off'\n  max_batch: 1000\n"
                       f"  max_body_bytes: {1 << 20}\ndata_dir: {run_dir / 'data'}\n{extra}")
@@ -160,7 +167,7 @@ else:
     from perfbudget.snapshots import SnapshotStore
 store = SnapshotStore(path)
 store.begin_epoch("run", 0)
-start = 30 * 86400
+start = int(time.time()) // 60 * 60 - 60 * minutes  # the snapshots end now
 spent = 0.0
 for minute in range(minutes):
     for (v, r, d), row in counts.items():
@@ -189,8 +196,7 @@ print(json.dumps({"minutes": minutes, "bytes": size, "save_ms": spent / minutes 
 """
 
 
-def simulate(env: dict[str, str], cwd: Path, minutes: int, old: bool, work: Path) -> dict[str, float]:
-    path = work / ("old.sqlite" if old else "new.sqlite")
+def simulate(env: dict[str, str], cwd: Path, minutes: int, old: bool, path: Path) -> dict[str, float]:
     code = SIMULATE % {"cap": ROUTE_CAP, "devices": DEVICES}
     done = subprocess.run([sys.executable, "-c", code, str(minutes), str(path), "old" if old else "new"], env=env,
                           cwd=cwd, capture_output=True, text=True, check=False)
@@ -221,11 +227,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-reads-"))
     with worktree(ARGS.baseline, work) as tree:
         old_env = {**clean_env(), "PYTHONPATH": str(tree / "exporter")}
-        before = serve("before", tree, old_env, work, routes, "")
-        old_day = simulate(old_env, tree, ARGS.old_minutes, True, work)
-    now = serve("now", ROOT, clean_env(), work, routes, "server:\n  read_rate_limit: 'off'\n")
+        old_day = simulate(old_env, tree, ARGS.old_minutes, True, work / "old.sqlite")
+        before = serve("before", tree, old_env, work, routes, "", seed=work / "old.sqlite")
+    simulate(clean_env(), ROOT, ARGS.old_minutes, False, work / "aged.sqlite")
+    now = serve("now", ROOT, clean_env(), work, routes, "server:\n  read_rate_limit: 'off'\n",
+                seed=work / "aged.sqlite")
     limited = serve("limited", ROOT, clean_env(), work, routes, "", full=False)
-    new_day = simulate(clean_env(), ROOT, ARGS.day_minutes, False, work)
+    new_day = simulate(clean_env(), ROOT, ARGS.day_minutes, False, work / "day.sqlite")
     print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
     def beacons(result: dict[str, object], key: str = "beacons") -> str:
@@ -237,7 +245,8 @@ def main() -> int:
         return f"{ok}/{refused}"
 
     print()
-    print(f"perfbudget serve, granian, 2 workers; before = {ARGS.baseline}, now = this checkout")
+    print(f"perfbudget serve, granian, 2 workers; before = {ARGS.baseline}, now = this checkout; summary.sqlite"
+          f" starts with {ARGS.old_minutes} min of another run's snapshots at the route cap")
     print(_row("", "before", "now"))
     print(_row(f"GET /api/web-vitals at {ARGS.series} series, cold (ms)", f"{before['cold']:.1f}",
                f"{now['cold']:.1f}"))
