@@ -2,7 +2,8 @@
 
 A 13000 x 13000 PNG of about 180 KB sits in an uploads folder beside two ordinary photos. An anonymous dry
 run of `optimize-images` used to decode it (over a gigabyte and many seconds); now the images action
-measures it from its header, skips it with the reason, and still previews the photos beside it.
+measures it from its header, skips it with the reason, and still previews the photos beside it. Images
+within the limit are decoded within the memory budget, not one per encoding thread at once.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, P
         yield srv, site
 
 
+@pytest.fixture(scope="module")
+def large_images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Three 59 MP PNGs, each within the pixel limit and about 300 MB decoded: no two fit the default budget."""
+    tmp = tmp_path_factory.mktemp("large")
+    site = tmp / "site"
+    for i in range(3):
+        bomb_png(site / "uploads" / f"scan-{i}.png", 7700, 7700, noisy_rows=120 + i)  # over min_bytes
+    with exporter(tmp, workers=2, config={"actions": {"allowed_dirs": [str(site)]}}) as srv:
+        yield srv
+
+
 def _dry_run(srv: Server) -> dict[str, Any]:
     status, body = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": "optimize-images", "dryRun": True})
     assert status == 202, body
@@ -100,3 +112,19 @@ def test_an_anonymous_dry_run_skips_the_bomb_with_its_reason_and_previews_the_ph
     # Decoding the bomb holds 169 MB as 1-bit pixels and 676 MB more as RGB: no worker came near that.
     assert peak < 600, f"a server process peaked at {peak:.0f} MB"
     assert not list(site.rglob("*.webp")) and not list(site.rglob("*.avif")), "a dry run wrote files"
+
+
+def test_large_images_within_the_limit_are_decoded_one_at_a_time_within_the_memory_budget(
+    large_images: Server,
+) -> None:
+    # The images action runs an encoding thread per core (two here); each image holds about 300 MB while it
+    # is decoded, so two at once took a worker to 884 MB. The default budget (512 MiB) lets one in at a
+    # time, and the pixels it freed go back to the system before the next one starts (without that, glibc
+    # kept each thread's last image: 640 MB).
+    run = _dry_run(large_images)
+    peak = _peak_rss_mb(large_images.proc.pid)
+    print(f"\ndry run of three 59 MP PNGs, two threads: peak RSS {peak:.0f} MB", file=sys.stderr)
+    assert run["state"] == "succeeded", run
+    preview = run["actions"][0]["preview"]
+    assert len(preview["changes"]) == 3 and not preview["errors"], preview
+    assert peak < 600, f"a server process peaked at {peak:.0f} MB"

@@ -9,8 +9,10 @@ cannot each hold a large image at once.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +115,28 @@ def decoded_bytes(header: Header, resized: Iterable[tuple[int, int]] = ()) -> in
     return header.pixels * per_pixel + sum(4 * w * h for w, h in resized)
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def _return_freed_memory() -> None:
+    """Give the pixels just freed back to the system.
+
+    glibc keeps freed memory in the arena of the thread that freed it (Pillow's 16 MB blocks come from the
+    heap once one has been freed), so two threads decoding one image after the other still end up holding
+    two images' worth of memory between them: the budget would bound the pixels alive, not the process.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 class DecodeBudget:
     """A semaphore weighted in bytes: `hold(n)` waits until n more bytes fit in the budget.
 
@@ -141,6 +165,7 @@ class DecodeBudget:
         try:
             yield held
         finally:
+            _return_freed_memory()
             with self._cond:
                 self._held -= size
                 self._holders -= 1
