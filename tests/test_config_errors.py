@@ -89,7 +89,7 @@ def test_the_valid_config_of_the_table_loads(tmp_path: Path) -> None:
         ("auth.tokens.0.name", "x" * 65, "auth.tokens[0].name: (hidden): must have at most 64 characters"),
         ("auth.tokens.0.name", "c i", "auth.tokens[0].name: (hidden): must match the pattern ^[A-Za-z0-9_.-]+$"),
         ("auth.tokens.0.scopes.0", "admin",
-         "auth.tokens[0].scopes[0]: (hidden): must be one of webhook, execute, reload"),
+         "auth.tokens[0].scopes[0]: (hidden): must be one of webhook, execute, reload, read"),
         # Keys
         ("auth.tokens.0.token", MISSING, "auth.tokens[0].token: required key is missing"),
         ("beacons.colour", "red", "beacons.colour: 'red': unknown key"),

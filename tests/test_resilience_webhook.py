@@ -128,7 +128,8 @@ authorizations = st.one_of(
 @given(header=authorizations)
 def test_no_authorization_header_gets_a_5xx_and_none_but_the_token_gets_in(app: Flask, header: str) -> None:
     latin1 = header.encode("utf-8", "surrogatepass").decode("latin-1")  # what a WSGI server hands Flask
-    answer = app.test_client().post(URL, data=b"{}", headers={"Authorization": latin1})
+    answer = app.test_client().post(URL, data=b"{}", headers={"Authorization": latin1,
+                                                             "Content-Type": "application/json"})
     body = _assert_json_answer(answer)
     if TOKEN in latin1:
         assert answer.status_code in (400, 401), body

@@ -44,7 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
     (site / "img").mkdir(parents=True)
     _photo(site / "img" / "hero.jpg")
     (site / "index.html").write_text('<html><body><img src="/img/hero.jpg"></body></html>')
-    config = {"auth": {"tokens": [{"name": "alertmanager", "token": TOKEN, "scopes": ["webhook"]}]},
+    config = {"auth": {"tokens": [{"name": "alertmanager", "token": TOKEN, "scopes": ["webhook", "read"]}]},
               "site_root": str(site)}
     with exporter(tmp / "exporter", config=config, workers=2) as exp:
         am_config = {
@@ -73,7 +73,7 @@ def _runs(exp: Server, playbook: str) -> list[dict[str, Any]]:
 
 
 def _run(exp: Server, run_id: str) -> dict[str, Any]:
-    status, body = http("GET", f"{exp.url}/api/perf-fix/runs/{run_id}")
+    status, body = http("GET", f"{exp.url}/api/perf-fix/runs/{run_id}", headers=AUTH)  # whole: "read" scope
     assert status == 200, body
     return dict(body)
 

@@ -1,5 +1,6 @@
 """The console in a real Chromium: a playbook's dry-run preview is shown, and Execute works with the API
-token and is refused without it."""
+token and is refused without it, all under the console's Content-Security-Policy (its script and style are
+files; Chromium reports no violation)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ def test_the_console_shows_a_dry_run_preview_and_executes_only_with_the_token(
     original = (site / "img" / "hero.jpg").read_bytes()
     with chromium() as browser:
         page = browser.new_page()
+        messages: list[str] = []
+        page.on("console", lambda message: messages.append(message.text))
         page.goto(f"{srv.url}/")
+        assert page.evaluate("getComputedStyle(document.body).margin") == "0px", "console.css was not applied"
         _click(page, "optimize-images", "Dry run")
         page.wait_for_selector("details.run[open] >> text=dry-run", timeout=60_000)
         preview = page.inner_text("details.run[open]")
@@ -55,8 +59,9 @@ def test_the_console_shows_a_dry_run_preview_and_executes_only_with_the_token(
         page.wait_for_selector("details.run[open] >> text=execute", timeout=120_000)
         executed = page.inner_text("details.run[open]")
         assert "succeeded" in executed, executed
+    assert not [m for m in messages if "Content Security Policy" in m or "Refused" in m], messages
     assert (site / "img" / "hero.jpg").read_bytes() == original
     assert (site / "img" / "hero.jpg.webp").is_file()
-    _, runs = http("GET", f"{srv.url}/api/perf-fix/runs")
+    _, runs = http("GET", f"{srv.url}/api/perf-fix/runs", headers={"Authorization": f"Bearer {TOKEN}"})
     assert [run["mode"] for run in runs["runs"]] == ["execute", "dry-run"]
-    assert runs["runs"][0]["trigger"]["token"] == "env"
+    assert runs["runs"][0]["trigger"]["token"] == "env"  # a token with the read scope sees who ran it

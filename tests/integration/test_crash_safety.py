@@ -140,7 +140,7 @@ def kill_9(server: Proc) -> None:
 
 
 def run_of(server: Proc, run_id: str) -> dict[str, Any]:
-    status, body = http("GET", f"{server.url}/api/perf-fix/runs/{run_id}")
+    status, body = http("GET", f"{server.url}/api/perf-fix/runs/{run_id}", headers=AUTH)  # whole: "read" scope
     assert status == 200, body
     return dict(body)
 

@@ -23,7 +23,8 @@ def test_playbooks_are_listed_and_filtered_by_metric_and_impact(client: FlaskCli
     assert [b["id"] for b in lcp] == ["optimize-images", "render-blocking-resources", "test-images"]
     assert lcp[0]["actions"][0] == {"id": "convert-modern-formats", "description": lcp[0]["actions"][0]["description"],
                                     "kind": "images", "automated": True, "risk": "safe"}
-    assert get(client, "/api/perf-fix?impact=huge").json == {"error": "impact: 'huge' is not one of low, medium, high"}
+    assert get(client, "/api/perf-fix?impact=huge").json == {
+        "ok": False, "error": "impact: 'huge' is not one of low, medium, high"}
 
 
 def test_an_unknown_playbook_is_a_400_naming_the_valid_ones(client: FlaskClient) -> None:
@@ -40,7 +41,7 @@ def test_an_unknown_playbook_is_a_400_naming_the_valid_ones(client: FlaskClient)
 ])
 def test_a_bad_request_body_is_a_400(client: FlaskClient, body: object, error: str) -> None:
     answer = post(client, "/api/perf-fix", body)
-    assert answer.status_code == 400 and answer.json == {"error": error}
+    assert answer.status_code == 400 and answer.json == {"ok": False, "error": error}
 
 
 def test_a_dry_run_needs_no_token_and_is_recorded_with_who_asked(app: Flask, client: FlaskClient) -> None:
@@ -87,7 +88,7 @@ def test_the_audit_log_lists_runs_newest_first_and_pages(app: Flask, client: Fla
     assert get(client, "/api/perf-fix/runs?state=exploded").status_code == 400
     assert get(client, "/api/perf-fix/runs?limit=0").status_code == 400
     missing = get(client, "/api/perf-fix/runs/0000000000a-00000000aa")
-    assert missing.status_code == 404 and missing.json == {"error": "no run '0000000000a-00000000aa'"}
+    assert missing.status_code == 404 and missing.json == {"ok": False, "error": "no run '0000000000a-00000000aa'"}
 
 
 def test_runs_started_by_hand_fill_only_half_the_queue_so_the_webhook_keeps_room(

@@ -1,4 +1,4 @@
-"""API tokens for the webhook and every write endpoint."""
+"""API tokens for the webhook, every write endpoint and, when anonymous reads are off, the reads."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pydantic import Field, SecretStr, field_validator
 
 from .base import StrictModel
 
-Scope = Literal["webhook", "execute", "reload"]
-ALL_SCOPES: tuple[Scope, ...] = ("webhook", "execute", "reload")
+Scope = Literal["webhook", "execute", "reload", "read"]
+ALL_SCOPES: tuple[Scope, ...] = ("webhook", "execute", "reload", "read")
 
 
 class Token(StrictModel):
@@ -28,6 +28,11 @@ class Token(StrictModel):
 class AuthConfig(StrictModel):
     # PERFBUDGET_API_TOKEN adds a token named "env" with every scope.
     tokens: list[Token] = Field(default_factory=list)
-    # Basic authorization for the Alertmanager webhook (Alertmanager's http_config.basic_auth): the
-    # password is checked against the tokens with the "webhook" scope, the username is recorded.
+    # Basic authorization for the Alertmanager webhook only (Alertmanager's http_config.basic_auth): the
+    # password is checked against the tokens with the "webhook" scope, the username is recorded. Every other
+    # endpoint takes bearer tokens only: a browser replays cached Basic credentials on its own.
     allow_basic: bool = True
+    # true (the default, for the quick start): anyone may read the summary, the playbooks, the runs (without
+    # secrets, addresses or internals) and the console; false: those need a token with the "read" scope.
+    # A token with "read" always sees a run's full detail.
+    anonymous_reads: bool = True

@@ -44,7 +44,7 @@ RETRY_AFTER = "5"
 
 
 def _unavailable(message: str) -> tuple[Response, int]:
-    response = jsonify({"error": message, "retry": True})
+    response = jsonify({"ok": False, "error": message, "retry": True})
     response.headers["Retry-After"] = RETRY_AFTER
     return response, 503
 

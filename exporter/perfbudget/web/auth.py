@@ -1,4 +1,6 @@
-"""Authorization for the webhook and every write endpoint: bearer tokens (or HTTP basic) with scopes.
+"""Authorization for the webhook, every write endpoint and the reads: bearer tokens with scopes (HTTP basic for
+the webhook alone, as Alertmanager's `basic_auth` sends it: a browser replays cached Basic credentials on
+cross-site requests by itself, so no other endpoint takes them).
 
 Tokens are compared in constant time (`hmac.compare_digest`), every configured token each time, so the
 answer's timing tells nothing about which token came close. Every refusal is counted in
@@ -43,11 +45,15 @@ def _presented(header: str, allow_basic: bool) -> tuple[str, str | None] | None:
     return None
 
 
-def _matching(auth: AuthConfig, header: str | None) -> tuple[bool, Token | None]:
+#: The one scope that may be presented by HTTP basic (when `auth.allow_basic`).
+BASIC_SCOPE = "webhook"
+
+
+def _matching(auth: AuthConfig, header: str | None, scope: str) -> tuple[bool, Token | None]:
     """(whether credentials were presented at all, the configured token they match or None)."""
     if not header:
         return False, None
-    presented = _presented(header, auth.allow_basic)
+    presented = _presented(header, auth.allow_basic and scope == BASIC_SCOPE)
     if presented is None:
         return False, None
     secret = presented[0].encode("utf-8", "surrogateescape")
@@ -60,6 +66,8 @@ def _matching(auth: AuthConfig, header: str | None) -> tuple[bool, Token | None]
 
 
 KEY = "perfbudget.auth"
+#: The scope that sees a run's full detail, and every read when `auth.anonymous_reads` is false.
+READ_SCOPE = "read"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -76,14 +84,16 @@ class Authorizer:
         if not self.auth.tokens:
             self._count("unconfigured")
             body = jsonify({
+                "ok": False,
                 "error": f"this endpoint needs a token with the {scope!r} scope and none is configured: "
                 f"set {API_TOKEN_ENV} or auth.tokens in the config"
             })
             return body, 403
-        presented, token = _matching(self.auth, request.headers.get("Authorization"))
+        presented, token = _matching(self.auth, request.headers.get("Authorization"), scope)
         if token is None or scope not in token.scopes:
             self._count("missing" if not presented else "wrong" if token is None else "scope")
-            response = jsonify({"error": f"missing or wrong credentials: send 'Authorization: Bearer <token>' "
+            response = jsonify({"ok": False,
+                                "error": f"missing or wrong credentials: send 'Authorization: Bearer <token>' "
                                          f"with a token that has the {scope!r} scope"})
             response.headers["WWW-Authenticate"] = 'Bearer realm="perfbudget"'
             return response, 401
@@ -91,8 +101,16 @@ class Authorizer:
 
     def token_name(self, scope: str) -> str | None:
         """The name of the configured token with `scope` that this request presents, or None."""
-        _, token = _matching(self.auth, request.headers.get("Authorization"))
+        _, token = _matching(self.auth, request.headers.get("Authorization"), scope)
         return token.name if token is not None and scope in token.scopes else None
+
+    def grants(self, scope: str) -> bool:
+        """Whether this request presents a configured token with `scope` (nothing is counted either way)."""
+        return self.token_name(scope) is not None
+
+    def refuse_read(self) -> tuple[Response, int] | None:
+        """None when the request may read: anyone while `auth.anonymous_reads`, else a token with "read"."""
+        return None if self.auth.anonymous_reads else self.refuse(READ_SCOPE)
 
     def _count(self, reason: str) -> None:
         # The matched route template (a handful of fixed values), never the raw path.
@@ -122,3 +140,15 @@ def requires_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R | tup
         return guarded
 
     return decorate
+
+
+def requires_read(view: Callable[P, R]) -> Callable[P, R | tuple[Response, int]]:
+    """A view decorator for reads: open to anyone while `auth.anonymous_reads` is true (the default), else
+    the request needs a token with the "read" scope (401 without one, counted like any refusal)."""
+
+    @functools.wraps(view)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R | tuple[Response, int]:
+        denied = authorizer().refuse_read()
+        return denied if denied is not None else view(*args, **kwargs)
+
+    return guarded

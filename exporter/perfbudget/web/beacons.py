@@ -20,6 +20,7 @@ from ..beacons import BeaconError, parse
 from ..config.model import Config
 from ..ingest import Client, Ingestor
 from ..metrics import Metrics
+from .clients import client_address
 
 PATH = "/api/web-vitals"
 StartResponse = Callable[..., Any]
@@ -115,6 +116,7 @@ class BeaconEndpoint:
             referer=environ.get("HTTP_REFERER"),
             user_agent=environ.get("HTTP_USER_AGENT"),
             ch_ua_mobile=environ.get("HTTP_SEC_CH_UA_MOBILE"),
+            address=self._client_address(environ),
         )
         result = self._ingestor.record(reports, client)
         ok = result.accepted > 0 or result.duplicates > 0
@@ -144,13 +146,7 @@ class BeaconEndpoint:
         return None if len(body) > self._max_body else body
 
     def _client_address(self, environ: dict[str, Any]) -> str:
-        if self._proxy_hops:
-            forwarded = environ.get("HTTP_X_FORWARDED_FOR")
-            if forwarded:
-                hops = [part.strip() for part in forwarded.split(",")]
-                if len(hops) >= self._proxy_hops:
-                    return str(hops[-self._proxy_hops])
-        return str(environ.get("REMOTE_ADDR", ""))
+        return client_address(environ, self._proxy_hops)
 
     # --- CORS -----------------------------------------------------------------------------------
 

@@ -1,11 +1,19 @@
-"""`GET /`: the landing page and console. What the exporter is, its endpoints, and the last hour at a glance."""
+"""`GET /`: the landing page and console. What the exporter is, its endpoints, and the last hour at a glance.
+
+Runs are shown as an anonymous reader may see them (`web/public.py`): no secrets, addresses or internals.
+Every answer here carries a Content-Security-Policy that allows only this server's own script and style
+(`/console.js`, `/console.css`, no inline code), may not be framed, is never sniffed as another type, and
+sends no referrer to other origins.
+"""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, cast
 
-from flask import Blueprint, Flask, current_app, render_template, request
+from flask import Blueprint, Flask, Response, current_app, render_template, request
 
 from .. import __version__
 from ..playbooks import Runner
@@ -13,6 +21,8 @@ from ..playbooks.records import Run, iso
 from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
 from ..vitals import VITALS
+from .auth import requires_read
+from .public import Redactor
 
 bp = Blueprint("console", __name__, template_folder="templates")
 _KEY = "perfbudget.console"
@@ -28,6 +38,42 @@ class _Console:
 def init_app(app: Flask, summary: SummaryService, routes: RouteNormalizer, runner: Runner) -> None:
     app.extensions[_KEY] = _Console(summary, routes, runner)
     app.register_blueprint(bp)
+
+
+#: Only this server's own script, style and images; no inline code, no plugins, no framing, no form posts
+#: elsewhere. The console's script talks to this server only (connect-src).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@bp.after_request
+def _secure(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@functools.cache
+def _static(name: str) -> bytes:
+    return resources.files("perfbudget.web").joinpath(f"static/{name}").read_bytes()
+
+
+@bp.get("/console.js")
+def console_js() -> Response:
+    return Response(_static("console.js"), mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/console.css")
+def console_css() -> Response:
+    return Response(_static("console.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
 
 WINDOWS = ("5m", "1h", "6h", "1d", "7d")
 
@@ -87,8 +133,8 @@ def _change_line(change: dict[str, Any]) -> str:
     return f"{name} ({before})" if before else str(name)
 
 
-def _run_row(run: Run) -> dict[str, Any]:
-    """A run as the console shows it: the summary line, and each action's preview or result."""
+def _run_row(run: Run, r: Redactor) -> dict[str, Any]:
+    """A run as the console shows it: the summary line, and each action's preview or result, redacted."""
     actions = []
     for action in run.result.actions:
         outcome = action.result or action.preview or {}
@@ -96,11 +142,11 @@ def _run_row(run: Run) -> dict[str, Any]:
             "id": action.id,
             "kind": action.kind,
             "status": action.status,
-            "summary": outcome.get("summary") or action.error or action.description,
+            "summary": r.text(str(outcome.get("summary") or action.error or action.description)),
             "before": _kib(outcome.get("bytesBefore")),
             "after": _kib(outcome.get("bytesAfter")),
             "saved": _kib(outcome.get("bytesSaved")),
-            "changes": [_change_line(change) for change in (outcome.get("changes") or [])[:8]
+            "changes": [r.text(_change_line(change)) for change in (outcome.get("changes") or [])[:8]
                         if isinstance(change, dict)],
         })
     labels = run.trigger.get("labels") or {}
@@ -110,11 +156,11 @@ def _run_row(run: Run) -> dict[str, Any]:
         "mode": run.mode,
         "status": run.state,
         "started": (iso(run.started_at) or iso(run.created_at) or "")[:19].replace("T", " "),
-        "message": run.message,
+        "message": r.text(run.message),
         "saved": _kib(run.result.bytes_saved),
         "trigger": labels.get("alertname") or run.trigger.get("type", ""),
         "actions": actions,
-        "pending": [f"{item.id}: {item.reason}" for item in run.result.pending_manual_actions],
+        "pending": [r.text(f"{item.id}: {item.reason}") for item in run.result.pending_manual_actions],
     }
 
 
@@ -124,6 +170,7 @@ def _playbooks(runner: Runner) -> list[dict[str, Any]]:
 
 
 @bp.get("/")
+@requires_read
 def index() -> str:
     state = cast(_Console, current_app.extensions[_KEY])
     window_text = request.args.get("window", "1h")
@@ -131,7 +178,8 @@ def index() -> str:
         window_text = "1h"
     summary = state.summary.state(parse_window(window_text), None)
     runner = state.runner
-    runs = [_run_row(run) for run in runner.store.recent(limit=10)]
+    redactor = Redactor(runner.config)
+    runs = [_run_row(run, redactor) for run in runner.store.recent(limit=10)]
     playbooks = _playbooks(runner)
     return render_template(
         "console.html",

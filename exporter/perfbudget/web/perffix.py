@@ -1,8 +1,12 @@
 """The playbooks API: `GET /api/perf-fix` lists them, `POST /api/perf-fix` runs one by hand,
 `GET /api/perf-fix/runs[/<id>]` reads the audit log.
 
-A dry run changes nothing outside the exporter, so it needs no token (like every read); an execute needs a
-token with the `execute` scope and a playbook listed in `playbooks.execute`.
+A dry run changes nothing outside the exporter, so it needs no token (like every read while
+`auth.anonymous_reads` is on); an execute needs a token with the `execute` scope and a playbook listed in
+`playbooks.execute`. Runs started without such a token are limited per client address
+(`playbooks.manual_rate_limit`, the address read as for beacons: `server.trusted_proxy_hops`); a caller with
+an execute token is never counted against that anonymous budget. A run is shown whole to a token with the
+"read" scope, and as its public view (no secrets, addresses or internals) to anyone else.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from ..playbooks.model import LEVELS
 from ..playbooks.records import STATES
 from ..playbooks.runner import Runner
 from ..playbooks.store import QueueFull
-from .auth import authorizer
+from .auth import READ_SCOPE, authorizer, requires_read
 from .beacons import RateLimiter
+from .clients import client_address
 from .runs import run_json
 
 bp = Blueprint("perffix", __name__)
@@ -29,11 +34,15 @@ _KEY = "perfbudget.perffix"
 @dataclass(frozen=True)
 class _PerfFix:
     runner: Runner
-    manual_limiter: RateLimiter  # runs started by hand, per client address (playbooks.manual_rate_limit)
+    # Runs started by hand without an execute token, per client address (playbooks.manual_rate_limit).
+    manual_limiter: RateLimiter
+    proxy_hops: int  # server.trusted_proxy_hops: how the client address is read
 
 
 def init_app(app: Flask, runner: Runner) -> None:
-    app.extensions[_KEY] = _PerfFix(runner, RateLimiter(runner.config.playbooks.manual_rate_limit))
+    config = runner.config
+    app.extensions[_KEY] = _PerfFix(runner, RateLimiter(config.playbooks.manual_rate_limit),
+                                    config.server.trusted_proxy_hops)
     app.register_blueprint(bp)
 
 
@@ -49,10 +58,16 @@ _RUN_ID = re.compile(r"^[0-9a-f]{11}-[0-9a-f]{10}$")
 
 
 def _bad(message: str, status: int = 400) -> tuple[Response, int]:
-    return jsonify({"error": message}), status
+    return jsonify({"ok": False, "error": message}), status
+
+
+def _detail() -> bool:
+    """Whether this reader sees runs whole: a token with the "read" scope."""
+    return authorizer().grants(READ_SCOPE)
 
 
 @bp.get("/api/perf-fix")
+@requires_read
 def list_playbooks() -> tuple[Response, int]:
     runner = _state().runner
     metric = (request.args.get("metric") or "").strip()
@@ -81,14 +96,16 @@ def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
 def run_playbook() -> tuple[Response, int]:
     state = _state()
     runner = state.runner
-    retry = state.manual_limiter.retry_after(request.remote_addr or "")
+    client = client_address(request.environ, state.proxy_hops)
+    operator = authorizer().token_name("execute")
+    retry = None if operator is not None else state.manual_limiter.retry_after(client)
     if retry is not None:
-        response = jsonify({"error": f"too many runs started from this address "
-                                     f"(playbooks.manual_rate_limit {runner.config.playbooks.manual_rate_limit}); "
-                                     f"retry in {retry} s"})
+        response = jsonify({"ok": False, "error": f"too many runs started from this address without an execute "
+                                                  f"token (playbooks.manual_rate_limit "
+                                                  f"{runner.config.playbooks.manual_rate_limit}); retry in {retry} s"})
         response.headers["Retry-After"] = str(retry)
         return response, 429
-    body = request.get_json(force=True, silent=True)
+    body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _bad("body: must be a JSON object like {\"playbookId\": \"optimize-images\", \"dryRun\": true}")
     playbook = body.get("playbookId")
@@ -110,26 +127,23 @@ def run_playbook() -> tuple[Response, int]:
         if playbook not in runner.config.playbooks.execute:
             return _bad(f"playbook {playbook!r} may not execute: list it in playbooks.execute in the config "
                         "(every other run is a dry run)", 403)
-    trigger = {
-        "type": "manual",
-        "token": authorizer().token_name("execute"),
-        "client": request.remote_addr,
-    }
+    trigger = {"type": "manual", "token": operator, "client": client}
     try:
         run = runner.submit_manual(playbook, execute=not dry_run, auto_approve=auto_approve, trigger=trigger,
                                    route=route)
     except (QueueFull, sqlite3.OperationalError) as exc:
         # ManualShareFull too: runs started by hand may fill only their share of the queue (store.manual_share),
         # so anonymous dry runs can never shut out the Alertmanager webhook.
-        response = jsonify({"error": f"cannot queue the run now, retry later: {exc}"})
+        response = jsonify({"ok": False, "error": f"cannot queue the run now, retry later: {exc}"})
         response.headers["Retry-After"] = "5"
         return response, 503
-    response = jsonify(run_json(runner, run))
+    response = jsonify(run_json(runner, run, detail=_detail()))
     response.headers["Location"] = f"/api/perf-fix/runs/{run.id}"
     return response, 202
 
 
 @bp.get("/api/perf-fix/runs")
+@requires_read
 def list_runs() -> tuple[Response, int]:
     runner = _state().runner
     args = request.args
@@ -145,18 +159,20 @@ def list_runs() -> tuple[Response, int]:
     before = args.get("before") or None
     if before is not None and not _RUN_ID.match(before):
         return _bad(f"before: {before!r} is not a run id")
+    detail = _detail()
     runs = runner.store.recent(limit=limit, playbook=args.get("playbook") or None, state=state_filter,
                                before=before, fingerprint=args.get("fingerprint") or None)
     return jsonify({
-        "runs": [run_json(runner, run, full=False) for run in runs],
+        "runs": [run_json(runner, run, full=False, detail=detail) for run in runs],
         "next": runs[-1].id if len(runs) == limit else None,
     }), 200
 
 
 @bp.get("/api/perf-fix/runs/<run_id>")
+@requires_read
 def get_run(run_id: str) -> tuple[Response, int]:
     runner = _state().runner
     run = runner.store.get(run_id, events=True) if _RUN_ID.match(run_id) else None
     if run is None:
         return _bad(f"no run {run_id!r}", 404)
-    return jsonify(run_json(runner, run)), 200
+    return jsonify(run_json(runner, run, detail=_detail())), 200

@@ -2,7 +2,7 @@
 
 One presenter for `web/perffix.py` and the command line, so both show the same fields: mode, playbookId,
 message, executedActions, pendingManualActions, expectedImprovement, estimatedCompletionTime,
-verificationUrl, ...
+verificationUrl, ... A reader without a token with the "read" scope gets the public view (`web/public.py`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ from typing import Any
 
 from ..playbooks.records import DRY_RUN, EXECUTE, Run, iso
 from ..playbooks.runner import Runner
+from .public import Redactor, public_run
 
 # Rough seconds per action for `estimatedCompletionTime` while a run waits or runs: previews read and
 # measure, applies also write. A finished run reports its real finish time instead.
 ESTIMATE_SECONDS = {DRY_RUN: 5.0, EXECUTE: 30.0}
 
 
-def run_json(runner: Runner, run: Run, *, full: bool = True, verify: bool = True) -> dict[str, Any]:
+def run_json(runner: Runner, run: Run, *, full: bool = True, verify: bool = True,
+             detail: bool = True) -> dict[str, Any]:
     """`full` adds the actions, options, verification and events (a list of runs leaves them out);
-    `verify` false skips measuring the vital since the run (with Prometheus, one query per run)."""
+    `verify` false skips measuring the vital since the run (with Prometheus, one query per run);
+    `detail` false gives the public view, for a reader without the "read" scope."""
     result = run.result
     base = runner.config.actions.external_url or ""
     if run.finished_at is not None:
@@ -58,4 +61,4 @@ def run_json(runner: Runner, run: Run, *, full: bool = True, verify: bool = True
         out["options"] = run.options
         out["verification"] = None if verification is None else verification.to_json()
         out["events"] = run.events
-    return out
+    return out if detail else public_run(out, Redactor(runner.config))

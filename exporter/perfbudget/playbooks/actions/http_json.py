@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ...config.model import Config
 from .base import ActionError, ActionOutcome
@@ -24,6 +25,12 @@ _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"
 # every number while hiding nothing worth hiding. Headers holding them are still redacted whole.
 _MIN_SCRUB_LENGTH = 4
 J = TypeVar("J")
+# A path segment that looks like a credential (Slack's and Discord's webhook URLs carry theirs in the path):
+# eight characters or more with a digit in them, or 24 and more of anything.
+_TOKEN_LIKE = re.compile(r"^(?=.*\d).{8,}$|^.{24,}$")
+# Query parameters whose value is a credential whatever it looks like (every value is redacted in a URL shown;
+# these are also scrubbed from free text that quotes them).
+_SECRET_PARAMETER = re.compile(r"token|key|secret|sig|pass|auth|code|credential", re.IGNORECASE)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -114,6 +121,39 @@ def redact(headers: Mapping[str, str], secrets: Collection[str] = ()) -> dict[st
         k: REDACTED if k.lower() in _SECRET_HEADERS or "token" in k.lower() or v in secrets else v
         for k, v in headers.items()
     }
+
+
+def url_secrets(url: str) -> set[str]:
+    """The parts of `url` to scrub from any text that quotes them: a password, path segments and query values
+    that look like tokens, the values of credential-like query parameters (`token=`, `api_key=`, ...)."""
+    parts = urlsplit(url)
+    found = {parts.password} if parts.password else set()
+    found |= {segment for segment in parts.path.split("/") if _TOKEN_LIKE.match(segment)}
+    for name, _, value in (item.partition("=") for item in parts.query.split("&")):
+        if value and (_TOKEN_LIKE.match(value) or _SECRET_PARAMETER.search(name)):
+            found.add(value)
+    return found
+
+
+def redact_url(url: str, *, whole: bool = False) -> str:
+    """`url` as a preview may show it: no credentials, every query value and each path segment that looks like
+    a token replaced; `whole` (a URL from the environment, secret as a whole) keeps only scheme and host."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = (f"{REDACTED}@" if parts.username or parts.password else "") + host + (f":{port}" if port else "")
+    if whole:
+        return urlunsplit((parts.scheme, netloc, f"/{REDACTED}" if parts.path.strip("/") or parts.query else "",
+                           "", ""))
+    path = "/".join(REDACTED if _TOKEN_LIKE.match(segment) else segment for segment in parts.path.split("/"))
+    query = "&".join(f"{name}={REDACTED}" if sep else name
+                     for name, sep, _ in (item.partition("=") for item in parts.query.split("&")) if name or sep)
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
 def scrub(value: J, secrets: Collection[str]) -> J:
