@@ -44,15 +44,15 @@ def test_a_failed_write_is_retried_by_the_next_flush(tmp_path: Path, monkeypatch
     store = AttributionStore(tmp_path / "attribution", k=5)
     store.record("INP", "/p", {"interactionTarget": "#buy"})
     calls = {"n": 0}
-    real_write = Path.write_text
+    real_write = Path.write_bytes
 
-    def failing_once(self: Path, text: str, *args: object, **kwargs: object) -> int:
+    def failing_once(self: Path, data: bytes) -> int:
         calls["n"] += 1
         if calls["n"] == 1:
             raise OSError(28, "No space left on device")
-        return real_write(self, text)
+        return real_write(self, data)
 
-    monkeypatch.setattr(Path, "write_text", failing_once)
+    monkeypatch.setattr(Path, "write_bytes", failing_once)
     with pytest.raises(OSError):
         store.flush()
     store.flush()  # no new report in between: the data is still written

@@ -123,6 +123,11 @@ class _CountingReads:
             self._reads.append(self._name)
         return self._reader.rows(name, match)
 
+    def sums(self, name: str, label: str) -> dict[str, list[float]]:
+        if name == "perfbudget_lcp_seconds":
+            self._reads.append(self._name)
+        return self._reader.sums(name, label)
+
 
 def test_one_worker_collects_each_minute_and_the_last_snapshot_at_shutdown_wins(tmp_path: Path) -> None:
     lcp = _LCP()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import threading
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
+
+import orjson
 
 from .routes import url_path
 
@@ -340,14 +341,14 @@ def _is_past(path: Path, horizon: float) -> bool:
 
 def _write_json(target: Path, data: dict[str, Any]) -> None:
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
+    tmp.write_bytes(orjson.dumps(data))
     os.replace(tmp, target)
 
 
 def _read(path: Path) -> _Parsed:
     """One file's tables; a file being replaced, damaged or foreign yields what is well formed."""
     try:
-        data = json.loads(path.read_text())
+        data = orjson.loads(path.read_bytes())
     except (OSError, ValueError):
         return _Parsed(None, [], frozenset())
     if not isinstance(data, dict):

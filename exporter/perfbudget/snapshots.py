@@ -2,7 +2,8 @@
 
 One row ("frame") per run (epoch) and minute holds every (vital, route) of that minute, compressed in one
 blob: the counts per bucket (not cumulative, +Inf last) summed over devices and extra labels, which is all
-the summary and the verifier ask for. The first frame of an epoch in each hour is a keyframe (the counts
+the summary and the verifier ask for, and beside it their sum over every route (what a summary of all
+routes reads, without decoding any route). The first frame of an epoch in each hour is a keyframe (the counts
 themselves); the others hold only their difference from it, so a minute's blob is about what arrived in
 the hour, not everything since the run started. A lookup is one indexed query per epoch and at most two
 blobs decoded; decoded frames are kept in a small LRU.
@@ -20,7 +21,6 @@ import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import add, sub
 from pathlib import Path
@@ -38,35 +38,45 @@ KEYFRAME_SECONDS = 3600
 TIERS = ((DAY, 600), (WEEK, 3600))
 _DOWNSAMPLE_EVERY = 600  # seconds of snapshot time between two thinning passes
 _DECODED = 8  # frames kept decoded per store
+_SUMMED = 256  # frames' sums over the routes kept per store
+
+
+Totals = dict[str, list[int]]  # vital -> counts per bucket over every route
+
+
+def _totals(rows: Rows) -> Totals:
+    """Per vital, column sums over every route (in C: one `sum` per bucket, not one list per route)."""
+    out: Totals = {}
+    for vital, by_route in rows.items():
+        values = list(by_route.values())
+        if values:
+            width = len(values[0])
+            out[vital] = [sum(column) for column in zip(*(r for r in values if len(r) == width), strict=True)]
+    return out
 
 
 @dataclass
 class Frame:
-    """One snapshot: per vital and route, the counts per bucket."""
+    """One snapshot: per vital and route, the counts per bucket, and per vital their sum over the routes."""
 
     rows: Rows
-    _totals: dict[str, list[int] | None] = field(default_factory=dict, repr=False)
+    totals: Totals = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.totals:
+            self.totals = _totals(self.rows)
 
     def counts(self, vital: str, route: str | None) -> list[int] | None:
         """One route's counts of `vital`, or (route None) the sum over every route."""
-        by_route = self.rows.get(vital)
-        if not by_route:
-            return None
-        if route is not None:
-            return by_route.get(route)
-        if vital not in self._totals:
-            self._totals[vital] = _sum(by_route.values())
-        return self._totals[vital]
+        if route is None:
+            return self.totals.get(vital)
+        return self.rows.get(vital, {}).get(route)
 
-
-def _sum(rows: Iterable[list[int]]) -> list[int] | None:
-    total: list[int] | None = None
-    for row in rows:
-        if total is None:
-            total = list(row)
-        elif len(row) == len(total):
-            total = list(map(add, total, row))
-    return total
+    def on(self, route: str | None) -> Totals:
+        """Per vital, the counts on `route` (every route when None)."""
+        if route is None:
+            return self.totals
+        return {vital: by_route[route] for vital, by_route in self.rows.items() if route in by_route}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +140,12 @@ class SnapshotStore:
             # One row per epoch and minute; base: the keyframe's id for a delta, NULL for a keyframe.
             # ids are never reused (AUTOINCREMENT), so a decoded frame cached by id is never another's.
             "CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY AUTOINCREMENT, epoch TEXT NOT NULL, "
-            "ts INTEGER NOT NULL, base INTEGER, rows BLOB NOT NULL, UNIQUE (epoch, ts))",
+            "ts INTEGER NOT NULL, base INTEGER, rows BLOB NOT NULL, totals BLOB NOT NULL, UNIQUE (epoch, ts))",
             "CREATE INDEX IF NOT EXISTS frames_ts ON frames (ts)",
         ))
         self._lock = threading.Lock()
         self._decoded: OrderedDict[int, Frame] = OrderedDict()
+        self._summed: OrderedDict[int, Totals] = OrderedDict()
         self._thinned = 0
 
     def _connect(self) -> sqlite3.Connection:
@@ -185,8 +196,8 @@ class SnapshotStore:
                 if exists is not None:
                     # A keyframe replaced in its own minute: the hour's later deltas (none, normally) go with it.
                     db.execute("DELETE FROM frames WHERE base = ?", (exists[0],))
-                db.execute("INSERT OR REPLACE INTO frames (epoch, ts, base, rows) VALUES (?, ?, ?, ?)",
-                           (epoch, ts, base, blob))
+                db.execute("INSERT OR REPLACE INTO frames (epoch, ts, base, rows, totals) VALUES (?, ?, ?, ?, ?)",
+                           (epoch, ts, base, blob, orjson.dumps(_totals(rows))))
                 if ts - self._thinned >= _DOWNSAMPLE_EVERY:
                     self._downsample(db, ts)
                     self._thinned = ts
@@ -251,6 +262,24 @@ class SnapshotStore:
         frame = Frame(rows)
         self._remember(head.fid, frame)
         return frame
+
+    def on(self, head: Head, route: str | None) -> Totals:
+        """Per vital, the counts of the frame `head` points at on `route`; every route's sum (stored beside
+        the frame, a few hundred bytes) when None, so such a lookup decodes no route."""
+        if route is not None:
+            return self.frame(head).on(route)
+        with self._lock:
+            cached = self._summed.get(head.fid)
+        if cached is not None:
+            return cached
+        with self._connect() as db:
+            found = db.execute("SELECT totals FROM frames WHERE id = ?", (head.fid,)).fetchone()
+        totals: Totals = orjson.loads(found[0]) if found is not None else {}
+        with self._lock:
+            self._summed[head.fid] = totals
+            while len(self._summed) > _SUMMED:
+                self._summed.popitem(last=False)
+        return totals
 
     def at(self, t: float) -> dict[str, Frame]:
         """Per epoch that had started by `t`: its last frame at or before `t`, decoded."""

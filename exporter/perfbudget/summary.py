@@ -71,20 +71,19 @@ class HistogramSource(Protocol):
 
     def rows(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, list[float]]: ...
 
+    def sums(self, name: str, label: str) -> dict[str, list[float]]: ...
+
 
 def read_histograms(reader: HistogramSource) -> Rows:
     """Per vital and route, the counts per bucket (not cumulative, +Inf last) from the store's slabs (every
     worker's), devices and extra labels (navigation type) summed away."""
     out: Rows = {}
     for vital in VITALS.values():
-        per_route: dict[str, list[int]] = {}
-        for labels, row in reader.rows(vital.metric).items():
-            route = labels[0]
-            counts = cast(list[int], row[:-1])  # exact integers; the last value is the sum of observations
-            old = per_route.get(route)
-            per_route[route] = counts if old is None else list(map(add, old, counts))
+        per_route = reader.sums(vital.metric, "route")  # fresh lists: trimmed in place, not copied
+        for row in per_route.values():
+            row.pop()  # the sum of the observations; the counts before it are exact integers
         if per_route:
-            out[vital.name] = per_route
+            out[vital.name] = cast(dict[str, list[int]], per_route)
     return out
 
 
@@ -211,18 +210,18 @@ class SummaryService:
         for epoch in epochs:
             base_head = starts.get(epoch)
             if end is None and epoch == self.epoch:
-                frame = self._live_frame()
+                now = self._live_frame().on(route)
             else:
                 head = ends.get(epoch)
                 if head is None or head == base_head:
                     continue  # nothing of this run between start and end
-                frame = self.store.frame(head)
-            base = self.store.frame(base_head) if base_head is not None else None
+                now = self.store.on(head, route)
+            then = self.store.on(base_head, route) if base_head is not None else {}
             for name, vital_edges in self._edges.items():
-                counts = frame.counts(name, route)
+                counts = now.get(name)
                 if counts is None or len(counts) != len(vital_edges) + 1:
                     continue  # a run with other bucket edges (budgets changed): its buckets do not add up
-                old = base.counts(name, route) if base is not None else None
+                old = then.get(name)
                 if old is not None and len(old) == len(counts):
                     counts = [max(0, e - s) for e, s in zip(counts, old, strict=True)]
                 total = totals.get(name)

@@ -108,6 +108,24 @@ class Reader:
                     merged[labels] = row if acc is None else list(map(add, acc, row))
         return merged
 
+    def sums(self, name: str, label: str) -> dict[str, Row]:
+        """Raw values summed per value of one label, over every other label and every slab: one pass, without
+        the per-series table `rows` builds (the summary's live read at 10,000 series)."""
+        spec = self.layout.spec(name)
+        if label not in spec.labelnames:
+            raise ValueError(f"{name} has no label {label} (labels: {spec.labelnames})")
+        position = spec.labelnames.index(label)
+        out: dict[str, Row] = {}
+        with self._lock:
+            for view in self._refresh():
+                if name not in view.regions:
+                    continue
+                for labels, row in self._slab_rows(view, spec, []):
+                    key = labels[position]
+                    acc = out.get(key)
+                    out[key] = row if acc is None else list(map(add, acc, row))
+        return out
+
     def read(self, name: str, match: Mapping[str, str] | None = None) -> dict[Labels, HistogramSeries]:
         """A histogram's series whose labels equal every `match` value, sorted by label values."""
         if self.layout.spec(name).kind != "histogram":
