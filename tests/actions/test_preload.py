@@ -157,3 +157,8 @@ def test_without_only_hosted_a_url_of_the_sites_own_origin_is_written_as_its_pat
             "reason": "https://evil.example is not one of the site's origins, and the site has no such file",
         }
     ]
+
+
+def test_attribution_with_no_reports_writes_no_hint(make_ctx: MakeCtx) -> None:
+    outcome = KIND.preview(make_ctx(attribution={"lcp.url": [("/img/hero.jpg", 0)]}), PreloadParams(min_share=0))
+    assert outcome.changes[0]["hints"] == []

@@ -66,7 +66,8 @@ def _hints(ctx: ActionContext, params: PreloadParams) -> tuple[list[dict[str, An
         total = sum(count for _, count in ranked)
         label = route or "all routes"
         candidates, refused, rewritten = _candidates(ctx, params, ranked)
-        chosen = [(href, count) for href, count in candidates if count / total >= params.min_share][: params.top]
+        chosen = [(href, count) for href, count in candidates if total and count / total >= params.min_share]
+        chosen = chosen[: params.top]
         notes: dict[str, Any] = {"refused": refused} if refused else {}
         if rewritten:
             notes["writtenAsSitePath"] = rewritten
