@@ -10,7 +10,6 @@ cannot each hold a large image at once.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -117,7 +116,8 @@ def decoded_bytes(header: Header, resized: Iterable[tuple[int, int]] = ()) -> in
 
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        # The symbols already loaded into the process (the C library among them): no library search.
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
         return None
     return trim
