@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from perfbudget.attribution import MERGED, AttributionStore, compact, extract, merge_files
+from perfbudget.attribution import HOST_TAG, MERGED, AttributionStore, compact, extract, merge_files
 
 
 def test_workers_files_are_merged_and_survive_a_restart(tmp_path: Path) -> None:
@@ -92,10 +92,10 @@ def test_a_repeated_value_is_counted_each_time_it_is_reported() -> None:
     assert store.top("lcp.url", "/p") == [("https://cdn.test/hero.jpg", 3)]
 
 
-def _past_worker_file(directory: Path, pid: int, counts: dict[str, int]) -> Path:
-    """A file as a worker that is gone left it."""
+def _past_worker_file(directory: Path, pid: int, counts: dict[str, int], host: str | None = None) -> Path:
+    """A file as a worker of this host (or of `host`) that is gone left it."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{pid}-deadbeef.json"
+    path = directory / f"{pid}-{host or HOST_TAG}-deadbeef.json"
     path.write_text(json.dumps({"written": time.time(), "tables": [
         {"kind": "lcp.url", "route": "/p", "counts": counts}]}))
     return path
@@ -146,3 +146,13 @@ def test_a_reader_between_the_merge_and_the_removal_counts_a_past_file_once(tmp_
     assert merge_files(tmp_path, 5, lambda p: True) == 1  # merged already: removed, not added again
     assert not path.exists()
     assert reader.top("lcp.url") == [("/hero.jpg", 3)]
+
+
+def test_the_file_of_a_worker_on_another_host_is_merged_only_once_nobody_touches_it(tmp_path: Path) -> None:
+    other = _past_worker_file(tmp_path, _dead_pid(), {"/hero.jpg": 3}, host="0ther0st")  # its pid means nothing here
+    live = AttributionStore(tmp_path, k=5)
+    assert live.merge_past() == 0 and other.exists()
+    old = time.time() - 3600
+    os.utime(other, (old, old))
+    assert live.merge_past() == 1 and not other.exists()
+    assert live.top("lcp.url") == [("/hero.jpg", 3)]

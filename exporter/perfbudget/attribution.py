@@ -2,7 +2,7 @@
 
 These are unbounded strings (URLs, CSS selectors), so they never become metric labels. Each worker keeps
 a Space-Saving top-K per (kind, route) in memory (fixed size however many distinct values arrive) and
-writes it to `data_dir/attribution/<pid>-<token>.json` every few seconds; readers merge every worker's
+writes it to `data_dir/attribution/<pid>-<host>-<token>.json` every few seconds; readers merge every worker's
 file (parsed again only when it changed), and the files survive restarts, so what was reported is not lost
 when the exporter restarts. The files of past workers are merged into `merged.json` and removed.
 """
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
+import socket
 import threading
 import time
 import uuid
@@ -138,6 +140,8 @@ class SpaceSaving:
 Table = dict[str, int]
 TableKey = tuple[str, str]  # (kind, route)
 MERGED = "merged.json"
+#: This host (container) in worker file names, so that only its own pids are checked for being alive.
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 _LOCK = ".merge.lock"
 
 
@@ -182,8 +186,8 @@ class _Index:
 class AttributionStore:
     """This worker's top-K tables, and what every worker's file (and the merge of past ones) holds.
 
-    A worker's file is `<pid>-<token>.json`, rewritten (or touched) every `flush_seconds`. A file whose
-    process is gone, or that nobody touched for STALE_FLUSHES flushes, belongs to a past worker (a reload,
+    A worker's file is `<pid>-<host>-<token>.json`, rewritten (or touched) every `flush_seconds`. A file whose
+    process on this host is gone, or that nobody touched for STALE_FLUSHES flushes, belongs to a past worker (a reload,
     a respawn, a crash): a live worker merges it into `merged.json` and removes it, under a lock file so two
     workers never merge at once. `merged.json` lists the files it absorbed, so a reader that still sees one
     of them between the merge and its removal does not count it twice.
@@ -194,7 +198,7 @@ class AttributionStore:
     def __init__(self, directory: Path | None, k: int, flush_seconds: float = 5.0) -> None:
         self.k = k
         self._dir = directory
-        self._name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}.json"
+        self._name = f"{os.getpid()}-{HOST_TAG}-{uuid.uuid4().hex[:8]}.json"
         self._tables: dict[TableKey, SpaceSaving] = {}
         self._lock = threading.Lock()
         self._dirty = False
@@ -329,14 +333,15 @@ class AttributionStore:
 
 
 def _is_past(path: Path, horizon: float) -> bool:
-    """A worker file whose process is gone, or that has not been touched since `horizon`."""
-    pid_text = path.name.split("-", 1)[0].removesuffix(".json")
+    """A worker file that has not been touched since `horizon`, or whose process, on this host, is gone (a
+    data directory shared by hosts or containers: another host's pid says nothing here)."""
+    pid_text, _, rest = path.name.partition("-")
     try:
         if path.stat().st_mtime < horizon:
             return True
     except OSError:
         return False
-    return pid_text.isdigit() and not _pid_alive(int(pid_text))
+    return rest.startswith(f"{HOST_TAG}-") and pid_text.isdigit() and not _pid_alive(int(pid_text))
 
 
 def _write_json(target: Path, data: dict[str, Any]) -> None:
