@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+
+from perfbudget.web.perffix import playbook_runner
 
 
 def test_the_landing_page_names_the_exporter_and_links_its_endpoints(client: FlaskClient) -> None:
@@ -50,3 +57,37 @@ def test_the_landing_page_lists_recent_playbook_runs(client: FlaskClient) -> Non
     text = client.get("/").get_data(as_text=True)
     assert f'href="/api/perf-fix/runs/{run_id}"' in text
     assert "reduce-js-execution" in text and "No runs yet" not in text
+
+
+def test_the_console_sends_its_security_headers_and_no_inline_code(client: FlaskClient) -> None:
+    page = client.get("/")
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    text = page.get_data(as_text=True)
+    assert "<script>" not in text and "<style>" not in text and 'style="' not in text
+    assert '<script src="/console.js"></script>' in text and 'href="/console.css"' in text
+    script, style = client.get("/console.js"), client.get("/console.css")
+    assert script.mimetype == "text/javascript" and b"fetch('/api/perf-fix'" in script.data
+    assert style.mimetype == "text/css" and b".pill" in style.data
+
+
+def test_the_console_shows_runs_without_the_servers_paths(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    client = make_app(site_root=str(site)).test_client()
+    started = client.post("/api/perf-fix", json={"playbookId": "optimize-images", "dryRun": True})
+    assert started.status_code == 202, started.json
+    run = playbook_runner(client.application).store
+    deadline = time.monotonic() + 20
+    while run.get(started.json["id"]).state in ("queued", "running"):  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    text = client.get("/").get_data(as_text=True)
+    assert "preload hint(s)" in text and "&lt;data_dir&gt;/runs/" in text
+    assert str(tmp_path) not in text
