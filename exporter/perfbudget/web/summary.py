@@ -17,6 +17,7 @@ from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
 from .auth import authorizer, requires_read
 from .beacons import RateLimiter
+from .clients import client_address
 
 bp = Blueprint("summary", __name__)
 _KEY = "perfbudget.summary"
@@ -38,17 +39,6 @@ def init_app(app: Flask, summary: SummaryService, routes: RouteNormalizer, serve
     app.before_request(_limit_reads)
 
 
-def _client_address(hops: int) -> str:
-    """The client as the beacon limit sees it: the peer, or the trusted proxies' X-Forwarded-For entry."""
-    if hops:
-        forwarded = request.headers.get("X-Forwarded-For")
-        if forwarded:
-            entries = [part.strip() for part in forwarded.split(",")]
-            if len(entries) >= hops:
-                return entries[-hops]
-    return request.remote_addr or ""
-
-
 def _has_token() -> bool:
     if not request.headers.get("Authorization"):
         return False
@@ -63,7 +53,7 @@ def _limit_reads() -> tuple[Response, int] | None:
     state = cast(_Summary, current_app.extensions[_KEY])
     if _has_token():
         return None
-    retry = state.limiter.retry_after(_client_address(state.proxy_hops))
+    retry = state.limiter.retry_after(client_address(request.environ, state.proxy_hops))
     if retry is None:
         return None
     response = jsonify({"ok": False, "error": f"read rate limit exceeded; retry in {retry} s"})
