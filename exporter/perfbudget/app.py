@@ -24,10 +24,10 @@ from prometheus_client import CollectorRegistry
 from .answer_cache import AnswerCache
 from .attribution import AttributionStore
 from .budgets.model import load_budgets, parse_duration
-from .clients import ClientSketch, RouteClients
 from .config import Config, load_config
 from .config.env import EPOCH_ENV
 from .dedup import SeenTable
+from .distinct_clients import ClientSketch, RouteClients
 from .ingest import Ingestor
 from .metrics import Metrics, multiprocess_dir
 from .otlp import OtlpPipeline

@@ -2,7 +2,8 @@
 
 It runs for every page view of every user, so everything that can be decided once is decided in
 `__init__`: label children are cached per label set, routes are matched by one compiled regex and cached,
-and the cross-worker dedup table is consulted once per beacon, not once per report.
+the cross-worker dedup table is consulted once per beacon, not once per report, and the client's address
+is hashed once per beacon for the distinct-clients sketch (perfbudget.distinct_clients).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 from .beacons import NAVIGATION_TYPES, Report
 from .dedup import SeenTable, fingerprint
 from .devices import device_class
+from .distinct_clients import ClientSketch
 from .metrics import Metrics
 from .routes import RouteNormalizer
 
@@ -42,6 +44,9 @@ class Client:
     referer: str | None = None
     user_agent: str | None = None
     ch_ua_mobile: str | None = None
+    # The client's address (as the rate limit keys it, server.trusted_proxy_hops applied): hashed into the
+    # distinct-clients sketch, never stored.
+    address: str | None = None
 
 
 class Ingestor:
@@ -53,6 +58,7 @@ class Ingestor:
         attribution: AttributionSink | None = None,
         otlp: Recorder | None = None,
         navigation_type_label: bool = False,
+        clients: ClientSketch | None = None,
     ) -> None:
         self._metrics = metrics
         self._routes = routes
@@ -60,6 +66,7 @@ class Ingestor:
         self._attribution = attribution
         self._otlp = otlp
         self._nav_label = navigation_type_label
+        self._clients = clients
         self._observers: dict[tuple[str, ...], Callable[[float], None]] = {}
         self._duplicate = metrics.duplicates
         self._accepted = metrics.accepted
@@ -82,6 +89,8 @@ class Ingestor:
         device_default: str | None = None
         last_url: str | None = None  # a batch is one page view: route its URL once
         route = ""
+        clients = self._clients if client.address else None
+        hashed = clients.hash(client.address) if clients is not None and client.address else 0
         for report, is_new in zip(reports, fresh, strict=True):
             name = report.vital.name
             if not is_new:
@@ -94,6 +103,10 @@ class Ingestor:
                 last_url = url
                 if overflowed:
                     self._metrics.route_overflow()
+                if clients is not None:
+                    slot = self._routes.slot(route)
+                    if slot is not None:
+                        clients.add(slot, hashed)
             if report.device_hint is not None:
                 device = report.device_hint
             else:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics import exposition as openmetrics
 
@@ -30,6 +30,7 @@ from . import __version__
 from .beacons import NAVIGATION_TYPES, REJECT_REASONS
 from .config.env import MULTIPROC_ENV
 from .devices import DEVICES
+from .distinct_clients import RouteClients
 from .routes import OTHER, UNKNOWN_ROUTE
 from .store import Counter as StoreCounter
 from .store import FamilySpec, Histogram, Increment, Reader, StoreCollector, Table, exposition
@@ -41,6 +42,8 @@ SIZE_BUCKETS = (64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 13107
 BEACON_CODES = ("200", "204", "400", "403", "405", "413", "429")
 #: Route labels beyond the configured cap that the route normalizer can still produce.
 SPECIAL_ROUTES = (OTHER, UNKNOWN_ROUTE)
+#: The distinct-clients gauge (perfbudget.distinct_clients), which budgets' alert rules guard on.
+DISTINCT_CLIENTS = "perfbudget_route_distinct_clients"
 
 
 def multiprocess_dir() -> str | None:
@@ -69,6 +72,23 @@ class _Forward:
 
     def collect(self) -> Iterator[Metric]:
         yield from self._source.collect()
+
+
+class _DistinctClients:
+    """perfbudget_route_distinct_clients from the shared sketch: one answer whatever the worker scraped."""
+
+    def __init__(self, samples: Callable[[], Iterable[tuple[str, str, int]]]) -> None:
+        self._samples = samples
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            DISTINCT_CLIENTS,
+            "Distinct client addresses that sent beacons for the route over the window (a HyperLogLog "
+            "estimate of keyed hashes, about 5% error; routes without clients are not listed).",
+            labels=("route", "window"))
+        for route, window, value in self._samples():
+            family.add_metric((route, window), value)
+        yield family
 
 
 def vital_specs(bucket_edges: Mapping[str, tuple[float, ...]], max_routes: int,
@@ -150,6 +170,8 @@ class Metrics:
         self.beacon_size = size
         self.route_overflow = overflow
         self._client = CollectorRegistry()
+        self._shared: list[_DistinctClients] = []  # read shared memory themselves: not per worker
+        self.distinct_clients: RouteClients | None = None
         registry.register(_Forward(self._client))
         registry.register(StoreCollector(self.reader))
         client = self._client
@@ -204,6 +226,14 @@ class Metrics:
         )
         self.build_info.labels(__version__, platform.python_version()).set(1)
 
+    def expose_distinct_clients(self, clients: RouteClients) -> None:
+        """Expose perfbudget_route_distinct_clients from the shared sketch, and keep it for readers (an
+        execute from an alert checks the route's count in `distinct_clients`)."""
+        self.distinct_clients = clients
+        collector = _DistinctClients(clients.samples)
+        self._shared.append(collector)
+        self._client.register(collector)
+
     def client_registry(self) -> CollectorRegistry:
         """client_python's part of /metrics: every worker's samples in multiprocess mode, else this app's."""
         directory = multiprocess_dir()
@@ -211,6 +241,8 @@ class Metrics:
             return self._client
         registry = CollectorRegistry(auto_describe=False)
         MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        for collector in self._shared:
+            registry.register(collector)
         return registry
 
     def scrape_registry(self) -> CollectorRegistry:

@@ -63,6 +63,7 @@ def test_a_general_budget_leaves_the_routes_of_a_more_specific_one_alone() -> No
     assert lcp.expr == (
         "route_device:perfbudget_lcp_seconds:p75_1h > 2.5\n"
         "and on (route, device) route_device:perfbudget_lcp_seconds_count:increase1h >= 50\n"
+        'and on (route) max by (route) (perfbudget_route_distinct_clients{window="1h"}) >= 5\n'
         'unless on (route, device) route_device:perfbudget_lcp_seconds_count:increase1h{route=~"/products/.*",'
         'device="phone"}')
     assert dict(lcp.labels) == {"severity": "critical", "metric": "LCP", "budget": "lcp"}

@@ -107,12 +107,15 @@ def test_every_dashboard_query_parses_as_promql(tmp_path: Path) -> None:
 
 # --- a real Prometheus, a real exporter, the generated rules ----------------------------------------
 
+# Every beacon comes from 127.0.0.1, one distinct client: min_clients 1 (the guard itself is tested against a
+# real Prometheus in test_distinct_clients.py).
 TEST_BUDGETS: dict[str, Any] = {
     "vitals": [
-        {"metric": "LCP", "target": 2500, "window": "1m", "min_samples": 3, "for": "0s", "severity": "critical"},
+        {"metric": "LCP", "target": 2500, "window": "1m", "min_samples": 3, "min_clients": 1, "for": "0s",
+         "severity": "critical"},
         {"metric": "LCP", "name": "lcp-slow-pages", "route": "/slow.*", "target": 3000, "window": "1m",
-         "min_samples": 3, "for": "0s", "severity": "warning"},
-        {"metric": "INP", "target": 200, "window": "1m", "min_samples": 3, "for": "0s"},
+         "min_samples": 3, "min_clients": 1, "for": "0s", "severity": "warning"},
+        {"metric": "INP", "target": 200, "window": "1m", "min_samples": 3, "min_clients": 1, "for": "0s"},
     ],
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry, Counter
 
 from perfbudget.config import Config
@@ -17,7 +18,7 @@ from perfbudget.playbooks import build_runner, load_playbooks
 from perfbudget.playbooks.alerts import PayloadError, mode_for_alert, parse_payload, receive
 from perfbudget.playbooks.runner import Runner
 
-from .conftest import BEARER, EchoKind, alert, payload, post
+from .conftest import BEARER, EchoKind, alert, payload, post, runner_of
 
 
 @pytest.fixture
@@ -78,10 +79,41 @@ def test_a_malformed_payload_lists_every_problem() -> None:
 def test_an_alert_executes_only_with_execute_on_alert_and_the_allowlist(
     pb_app: Callable[..., Flask], echo: EchoKind
 ) -> None:
-    app = pb_app(playbooks={"execute": ["test-images"], "execute_on_alert": True})
+    app = pb_app(playbooks={"execute": ["test-images"], "execute_on_alert": True, "execute_min_clients": 0})
     runs = post(app.test_client(), "/api/alertmanager", payload(), headers=BEARER).json["runs"]
     modes = {r["playbookId"]: r["mode"] for r in runs}
     assert modes == {"test-images": "execute", "optimize-images": "dry-run", "render-blocking-resources": "dry-run"}
+
+
+def _beacons_from(client: FlaskClient, address: str, count: int = 1) -> None:
+    for n in range(count):
+        body = [{"name": "LCP", "value": 9000, "delta": 9000, "id": f"v5-{address}-{n}", "rating": "poor",
+                 "navigationType": "navigate", "pageUrl": "https://shop.test/cart"}]
+        assert client.post("/api/web-vitals", json=body, environ_base={"REMOTE_ADDR": address}).status_code == 200
+
+
+def test_an_alerts_execute_needs_execute_min_clients_distinct_clients_on_its_route(
+    pb_app: Callable[..., Flask], echo: EchoKind
+) -> None:
+    app = pb_app(playbooks={"execute": ["test-images"], "execute_on_alert": True, "execute_min_clients": 3})
+    client = app.test_client()
+    _beacons_from(client, "203.0.113.9", 30)  # thirty forged beacons from one machine
+    runs = post(client, "/api/alertmanager", payload(), headers=BEARER).json["runs"]
+    forged = next(r for r in runs if r["playbookId"] == "test-images")
+    assert forged["mode"] == "dry-run"
+    run = runner_of(app).store.get(forged["id"])
+    assert run is not None and run.trigger["executeRefused"] == (
+        "route '/cart' had 1 distinct client over the last 1h, under playbooks.execute_min_clients (3): dry run "
+        "instead of execute")
+    _beacons_from(client, "198.51.100.1")
+    _beacons_from(client, "198.51.100.2")
+    runs = post(client, "/api/alertmanager", payload(alert(starts_at="2025-05-01T10:05:00Z")), headers=BEARER).json
+    real = next(r for r in runs["runs"] if r["playbookId"] == "test-images")
+    assert real["mode"] == "execute"
+    assert "executeRefused" not in runner_of(app).store.get(real["id"]).trigger  # type: ignore[union-attr]
+    # An alert without a route is not made of beacons: the guard does not apply.
+    runs = post(client, "/api/alertmanager", payload(alert(fingerprint="svc", route="")), headers=BEARER).json
+    assert next(r for r in runs["runs"] if r["playbookId"] == "test-images")["mode"] == "execute"
 
 
 

@@ -119,7 +119,8 @@ Selector = Annotated[dict[str, str], AfterValidator(_label_matchers)]
 
 
 class VitalBudget(StrictModel):
-    """p`percentile` of `metric` must stay at or under `target` (over `window`, with `min_samples` loads)."""
+    """p`percentile` of `metric` must stay at or under `target` (over `window`, with `min_samples` loads
+    from `min_clients` distinct clients)."""
 
     metric: Literal["LCP", "INP", "CLS", "FCP", "TTFB"]
     # Base units after validation: seconds for the timing vitals, the score for CLS.
@@ -131,6 +132,9 @@ class VitalBudget(StrictModel):
     percentile: Annotated[float, Field(gt=0, lt=100)] = 75
     window: Duration = "1h"
     min_samples: Annotated[int, Field(ge=0)] = 50
+    # Distinct client addresses on the route over `window` (perfbudget_route_distinct_clients) before the
+    # budget's alerts fire: thirty forged beacons from one machine page nobody. 0 turns the guard off.
+    min_clients: Annotated[int, Field(ge=0, le=1_000_000)] = 5
     for_: Annotated[ForDuration, Field(alias="for")] = "10m"
     severity: Severity = "warning"
 

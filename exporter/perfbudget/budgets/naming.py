@@ -53,6 +53,9 @@ METRIC_MEMORY = "memory"
 METRIC_DISK = "disk"
 METRIC_BEACONS = "beacons"
 
+# The exporter's distinct-clients gauge (perfbudget.metrics.DISTINCT_CLIENTS), which vital alerts guard on.
+METRIC_DISTINCT_CLIENTS = "perfbudget_route_distinct_clients"
+
 # The `budget` label of the alerts that are not per Web Vitals budget.
 BUDGET_API_LATENCY = "api-latency"
 BUDGET_ERROR_RATE = "error-rate"

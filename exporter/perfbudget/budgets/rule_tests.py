@@ -1,5 +1,6 @@
 """Budgets -> `promtool test rules` files: for every alert, a breach that fires and then resolves, traffic
-under the target that stays quiet, and (where the alert has one) too few samples that stays quiet.
+under the target that stays quiet, and (where the alert has one) too few samples or too few distinct
+clients that stays quiet.
 
 Series are built from the budgets, so the tests follow the targets: the breach puts every sample in the
 bucket just above the target, the quiet case every sample at or under it. Expected annotations are the
@@ -151,15 +152,21 @@ class _Histogram:
     labels: Mapping[str, str]
     target: float
     above: float
+    clients: tuple[str, int] | None = None  # the distinct-clients gauge and the budget's min_clients
 
-    def series(self, good: str, bad: str) -> tuple[tuple[str, str], ...]:
-        """`good` counts samples at or under the target, `bad` every sample (cumulative, like le)."""
-        return (
+    def series(self, good: str, bad: str, clients: int | None = None) -> tuple[tuple[str, str], ...]:
+        """`good` counts samples at or under the target, `bad` every sample (cumulative, like le); the
+        route's distinct clients stay at `clients` (the budget's minimum by default) throughout."""
+        out = (
             (series(f"{self.metric}_bucket", {**self.labels, "le": naming.le(self.target)}), good),
             (series(f"{self.metric}_bucket", {**self.labels, "le": naming.le(self.above)}), bad),
             (series(f"{self.metric}_bucket", {**self.labels, "le": "+Inf"}), bad),
             (series(f"{self.metric}_count", self.labels), bad),
         )
+        if self.clients is None:
+            return out
+        span = sum(int(n) for n in re.findall(r"x(\d+)", bad)) + bad.count(" ") + 1
+        return (*out, (self.clients[0], gauge([(self.clients[1] if clients is None else clients, span)])))
 
 
 def _histogram(budgets: Budgets, budget: VitalBudget) -> tuple[_Histogram, dict[str, str]]:
@@ -168,7 +175,9 @@ def _histogram(budgets: Budgets, budget: VitalBudget) -> tuple[_Histogram, dict[
     above = edges[edges.index(budget.target) + 1] if budget.target != edges[-1] else budget.target * 2
     route, device = owned_pair(budgets, budget)
     labels = {"route": route, "device": device}
-    return _Histogram(vital.metric, labels, budget.target, above), labels
+    clients = series(naming.METRIC_DISTINCT_CLIENTS, {**EXPORTER, "route": route, "window": budget.window})
+    return _Histogram(vital.metric, labels, budget.target, above,
+                      (clients, budget.min_clients) if budget.min_clients else None), labels
 
 
 def _quantile_over(lower: float, upper: float, percentile: float) -> float:
@@ -201,6 +210,11 @@ def budget_cases(budgets: Budgets, budget: VitalBudget) -> list[Case]:
             f"{name} {tag}: quiet under {budget.min_samples} samples",
             hist.series(counter([(0, length)]), counter([(trickle, length)])),
             (Expect(window + hold + 5, name),)))
+    if budget.min_clients > 1:
+        cases.append(Case(
+            f"{name} {tag}: quiet with fewer than {budget.min_clients} distinct clients (forged beacons)",
+            hist.series(counter([(0, bad_for)]), counter([(k, bad_for)]), clients=budget.min_clients - 1),
+            (Expect(hold + 5, name),)))
     return cases
 
 

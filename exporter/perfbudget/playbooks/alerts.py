@@ -1,7 +1,8 @@
 """What an Alertmanager notification starts: its payload (webhook version 4), validated, and the decision.
 
 Each firing alert starts a run of every playbook it matches (an execute only with `execute_on_alert` and the
-playbook in `playbooks.execute`, else a dry run); each resolved alert marks its runs resolved. The whole
+playbook in `playbooks.execute`, and for a route alert with enough distinct clients on the route, else a dry
+run with the reason in its trigger); each resolved alert marks its runs resolved. The whole
 delivery is recorded in one transaction (see `Store.record_delivery`: idempotency, cooldown, queue size), so
 `receive` either returns what was recorded or raises with nothing recorded: `QueueFull`, or
 `sqlite3.OperationalError` when the audit log is locked or the disk is full. Both are transient.
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..config.errors import format_validation_error
 from ..config.model import Config
+from ..distinct_clients import RouteClients
 from .records import DRY_RUN, EXECUTE, SKIPPED, Mode, NewRun
 from .runner import Runner
 from .store import Resolution, Submitted, idempotency_key
@@ -112,6 +114,24 @@ def mode_for_alert(config: Config, playbook: str) -> Mode:
     return EXECUTE if rules.execute_on_alert and playbook in rules.execute else DRY_RUN
 
 
+def execute_refusal(config: Config, clients: RouteClients | None, labels: dict[str, str]) -> str | None:
+    """Why an alert's execute runs as a dry run instead, or None: a route alert needs
+    `playbooks.execute_min_clients` distinct clients on its route (forged beacons come from few addresses)."""
+    rules = config.playbooks
+    minimum, window = rules.execute_min_clients, rules.execute_clients_window
+    route = labels.get("route")
+    if not minimum or not route:  # alerts without a route are not made of beacons
+        return None
+    if clients is None:
+        return (f"the distinct clients of route {route!r} cannot be read here, and playbooks.execute_min_clients "
+                f"is {minimum}: dry run instead of execute")
+    count = clients.count(route, window)
+    if count >= minimum:
+        return None
+    return (f"route {route!r} had {count} distinct client{'' if count == 1 else 's'} over the last {window}, "
+            f"under playbooks.execute_min_clients ({minimum}): dry run instead of execute")
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What one notification did: the runs it recorded (new or repeated) and the alerts it started nothing for."""
@@ -156,8 +176,15 @@ def receive(runner: Runner, payload: WebhookPayload, client: str | None, receive
         if not books:
             unmatched += 1
         trigger = _trigger(payload, alert, client)
+        refusal: str | None = None
         for book in books:
-            firing.append(NewRun(book.id, mode_for_alert(runner.config, book.id), trigger, {},
+            mode, run_trigger = mode_for_alert(runner.config, book.id), trigger
+            if mode == EXECUTE:
+                clients = runner.metrics.distinct_clients if runner.metrics is not None else None
+                refusal = refusal or execute_refusal(runner.config, clients, alert.labels)
+                if refusal is not None:
+                    mode, run_trigger = DRY_RUN, {**trigger, "executeRefused": refusal}
+            firing.append(NewRun(book.id, mode, run_trigger, {},
                                  idempotency_key(book.id, alert.key, alert.starts_at), alert.key, alert.starts_at))
     rules = runner.config.playbooks
     recorded = runner.store.record_delivery(firing, resolved, queue_size=rules.queue_size,

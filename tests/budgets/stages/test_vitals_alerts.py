@@ -31,6 +31,7 @@ def test_a_general_budget_leaves_the_routes_of_a_more_specific_one_alone() -> No
     assert lcp.expr == (
         "route_device:perfbudget_lcp_seconds:p75_1h > 2.5\n"
         "and on (route, device) route_device:perfbudget_lcp_seconds_count:increase1h >= 50\n"
+        'and on (route) max by (route) (perfbudget_route_distinct_clients{window="1h"}) >= 5\n'
         'unless on (route, device) route_device:perfbudget_lcp_seconds_count:increase1h{route=~"/products/.*",'
         'device="phone"}')
     assert dict(lcp.labels) == {"severity": "critical", "metric": "LCP", "budget": "lcp"}
@@ -39,14 +40,26 @@ def test_a_general_budget_leaves_the_routes_of_a_more_specific_one_alone() -> No
 
 def test_a_budget_without_a_sample_floor_or_hold_time_alerts_on_the_quantile_alone(
         make_budgets: Callable[..., Budgets]) -> None:
-    (alert,) = _alerts(make_budgets(vitals=[{"metric": "CLS", "target": 0.1, "min_samples": 0, "for": "0s"}],
-                                    regression=None, beacons_stopped=None))
+    (alert,) = _alerts(make_budgets(vitals=[{"metric": "CLS", "target": 0.1, "min_samples": 0, "min_clients": 0,
+                                             "for": "0s"}], regression=None, beacons_stopped=None))
     assert alert.expr == "route_device:perfbudget_cls:p75_1h > 0.1"
     assert "for" not in alert.to_dict()
 
 
+def test_a_budget_fires_only_on_routes_with_min_clients_distinct_clients_in_its_window(
+        make_budgets: Callable[..., Budgets]) -> None:
+    budgets = make_budgets(vitals=[{"metric": "CLS", "target": 0.1, "min_samples": 0, "min_clients": 12,
+                                    "window": "30m"}], regression={"factor": 2, "offset": "1d"}, beacons_stopped=None)
+    guard = 'and on (route) max by (route) (perfbudget_route_distinct_clients{window="30m"}) >= 12'
+    budget, regression = _alerts(budgets)
+    assert budget.expr == f"route_device:perfbudget_cls:p75_30m > 0.1\n{guard}"
+    assert regression.expr.endswith(f"\n{guard}")
+    assert budget.annotations["description"].endswith("(budget cls, at least 12 distinct clients).")
+
+
 def test_a_regression_needs_enough_samples_now_and_offset_earlier(make_budgets: Callable[..., Budgets]) -> None:
-    budgets = make_budgets(vitals=[{"metric": "LCP", "target": 2500, "device": "phone", "min_samples": 20}],
+    budgets = make_budgets(vitals=[{"metric": "LCP", "target": 2500, "device": "phone", "min_samples": 20,
+                                    "min_clients": 0}],
                            regression={"factor": 1.5, "offset": "7d"}, beacons_stopped=None)
     groups = vitals_alerts.rule_groups(budgets)
     assert [group.name for group in groups] == ["perfbudget-web-vitals-budgets", "perfbudget-web-vitals-regressions"]

@@ -46,7 +46,9 @@ def _vital_links(budgets: Budgets, budget: VitalBudget, r: Render) -> dict[str, 
 
 
 def _min_samples_text(budget: VitalBudget) -> str:
-    return f", at least {budget.min_samples} page loads" if budget.min_samples else ""
+    parts = [f"{budget.min_samples} page loads"] if budget.min_samples else []
+    parts += [f"{budget.min_clients} distinct clients"] if budget.min_clients > 1 else []
+    return f", at least {' from '.join(parts)}" if parts else ""
 
 
 def budget_annotations(budgets: Budgets, budget: VitalBudget, r: Render) -> dict[str, str]:
@@ -95,13 +97,22 @@ def _enough(budget: VitalBudget, count: str, offset: str = "") -> str:
     return f"\nand {_ROUTE_DEVICE} {shifted} >= {budget.min_samples}"
 
 
+def _enough_clients(budget: VitalBudget) -> str:
+    """Forged beacons come from few addresses: the route needs `min_clients` distinct clients in the window
+    (the exporter's HyperLogLog gauge; `max by (route)` over its instances, the conservative merge)."""
+    if not budget.min_clients:
+        return ""
+    clients = f'{naming.METRIC_DISTINCT_CLIENTS}{{window="{budget.window}"}}'
+    return f"\nand on (route) max by (route) ({clients}) >= {budget.min_clients}"
+
+
 def budget_alert(budgets: Budgets, budget: VitalBudget) -> Alert:
     """p-percentile over the target, with enough page loads, on the pairs this budget owns."""
     vital = VITALS[budget.metric]
     quantile = naming.vital_quantile(vital, budget.percentile, budget.window)
     count = naming.vital_count_increase(vital, budget.window)
     expr = (f"{quantile}{scope(budget)} > {naming.number(budget.target)}"
-            + _enough(budget, count) + _unless_overridden(budgets, budget, count))
+            + _enough(budget, count) + _enough_clients(budget) + _unless_overridden(budgets, budget, count))
     return Alert(naming.ALERT_VITAL_BUDGET, expr, budget.for_, vital_labels(budget, budget.severity),
                  budget_annotations(budgets, budget, GoTemplate()))
 
@@ -113,7 +124,7 @@ def regression_alert(budgets: Budgets, budget: VitalBudget, regression: Regressi
     count = naming.vital_count_increase(vital, budget.window)
     current = f"{quantile}{scope(budget)}"
     expr = (f"{current}\n> {naming.number(regression.factor)} * ({current} offset {regression.offset})"
-            + _enough(budget, count) + _enough(budget, count, regression.offset)
+            + _enough(budget, count) + _enough(budget, count, regression.offset) + _enough_clients(budget)
             + _unless_overridden(budgets, budget, count))
     return Alert(naming.ALERT_VITAL_REGRESSION, expr, regression.for_, vital_labels(budget, regression.severity),
                  regression_annotations(budgets, budget, regression, GoTemplate()))
