@@ -278,6 +278,8 @@ def exporter_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
         ("Duplicate reports", _per_second("perfbudget_reports_duplicate_total", "metric"), "{{metric}}", "ops"),
         ("Beacon requests", _per_second("perfbudget_beacon_requests_total", "code"), "{{code}}", "reqps"),
         ("Route overflow", f'sum(rate(perfbudget_route_overflow_total{job}[$__rate_interval]))', "overflow", "ops"),
+        ("Distinct clients per route (what min_clients guards)",
+         f"max by (route, window) ({naming.METRIC_DISTINCT_CLIENTS}{job})", "{{route}} over {{window}}", "none"),
     ):
         layout.add(panel("timeseries", title, [target(expr, legend)], unit), width=12, height=8)
     sizes = _per_second("perfbudget_beacon_request_size_bytes_bucket", "le")
