@@ -1,4 +1,4 @@
-"""The `perfbudget` command: serve | check | generate | import-lighthouse | playbooks ...
+"""The `perfbudget` command: serve | demo | check | generate | import-lighthouse | playbooks ...
 
 One module per command, each with `configure(parser)` that adds its arguments and sets `func`
 (argparse.Namespace -> exit code).
@@ -18,6 +18,7 @@ from .. import __version__
 #: Every command, in the order `--help` lists them, and the module that implements it.
 COMMANDS = {
     "serve": "run the exporter (production server with several workers)",
+    "demo": "run the exporter with the bundled demo shop and a copy of it as the site root; prints the URLs",
     "check": "validate the config, budgets and playbooks; non-zero exit on errors",
     "generate": "write the Prometheus rules, Alertmanager config and Grafana dashboards from the budgets",
     "import-lighthouse": "turn a Lighthouse CI budget.json (its timings) into a budgets.yaml",

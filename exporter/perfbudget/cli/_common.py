@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,23 @@ def config_path(args: argparse.Namespace) -> Path | None:
         return Path(args.config_file)
     env = os.environ.get(CONFIG_ENV)
     return Path(env) if env else None
+
+
+def source_name(path: Path | None) -> str:
+    return str(path) if path is not None else "embedded defaults"
+
+
+def error_header(prefix: str, errors: Sequence[str], path: Path | None) -> str:
+    """"PREFIX: 3 error(s) in budgets.yaml:" naming the files that hold the errors (every error starts with
+    its file, or with the environment variable it came from), not only the config file that led there."""
+    counts: dict[str, int] = {}
+    for error in errors:
+        where = re.sub(r":\d+:\d+$", "", error.split(": ", 1)[0]) if ": " in error else source_name(path)
+        counts[where] = counts.get(where, 0) + 1
+    if len(counts) == 1:
+        return f"{prefix}: {len(errors)} error(s) in {next(iter(counts))}:"
+    files = ", ".join(f"{where} ({count})" for where, count in counts.items())
+    return f"{prefix}: {len(errors)} error(s) in {files}:"
 
 
 def print_errors(header: str, errors: Sequence[str]) -> None:

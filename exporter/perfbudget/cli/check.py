@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..reload import validate_all
-from ._common import add_config_flag, config_path, print_errors
+from ._common import add_config_flag, config_path, error_header, print_errors, source_name
 
 
 def configure(check: argparse.ArgumentParser) -> None:
@@ -16,9 +16,8 @@ def configure(check: argparse.ArgumentParser) -> None:
 def check_command(args: argparse.Namespace) -> int:
     path = config_path(args)
     _, errors = validate_all(path)
-    source = str(path) if path else "embedded defaults"
     if errors:
-        print_errors(f"perfbudget check: {len(errors)} error(s) in {source}:", errors)
+        print_errors(error_header("perfbudget check", errors, path), errors)
         return 1
-    print(f"perfbudget check: {source}: configuration, budgets and playbooks are valid")
+    print(f"perfbudget check: {source_name(path)}: configuration, budgets and playbooks are valid")
     return 0

@@ -8,13 +8,18 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from ..config import Config
 from ..config.env import CONFIG_ENV, EPOCH_ENV, LISTEN_ADDRESS_ENV, MASTER_PID_ENV, RUN_DIR_ENV, WORKERS_ENV
+from ..config.server import ServerConfig
 from ..reload import validate_all
 from ..server.lifecycle import address_in_use, fresh_multiprocess_dir, prepare_data_dir
 from ..server.snapshot import write_snapshot
-from ._common import add_config_flag, config_path, print_errors
+from ._common import add_config_flag, config_path, error_header, print_errors
 
 
 def configure(serve: argparse.ArgumentParser) -> None:
@@ -28,8 +33,28 @@ def configure(serve: argparse.ArgumentParser) -> None:
     serve.set_defaults(func=serve_command)
 
 
-def serve_command(args: argparse.Namespace) -> int:
+def flag_errors(args: argparse.Namespace) -> list[str]:
+    """The server flags' own errors, naming the flag (they reach the config as environment overrides, whose
+    errors would name a variable nobody set)."""
+    flags = {"--web.listen-address": ("listen_address", args.listen_address), "--workers": ("workers", args.workers)}
+    errors = []
+    for flag, (field, value) in flags.items():
+        if value is None:
+            continue
+        try:
+            ServerConfig.model_validate({field: value})
+        except ValidationError as exc:
+            errors.append(f"{flag} {value}: {exc.errors(include_url=False)[0]['msg'].removeprefix('Value error, ')}")
+    return errors
+
+
+def serve_command(args: argparse.Namespace, ready: Callable[[Config], None] | None = None) -> int:
+    """`ready`, when given, is called with the validated config right before the server starts."""
     path = config_path(args)
+    bad_flags = flag_errors(args)
+    if bad_flags:
+        print_errors("perfbudget serve: refusing to start: bad flags:", bad_flags)
+        return 2
     overrides = {
         LISTEN_ADDRESS_ENV: args.listen_address,
         WORKERS_ENV: str(args.workers) if args.workers else None,
@@ -39,7 +64,7 @@ def serve_command(args: argparse.Namespace) -> int:
             os.environ[name] = value
     config, errors = validate_all(path)
     if config is None or errors:
-        print_errors("perfbudget serve: refusing to start:", errors)
+        print_errors(error_header("perfbudget serve: refusing to start", errors, path), errors)
         return 1
     if path is not None:
         os.environ[CONFIG_ENV] = str(path.resolve())
@@ -52,6 +77,8 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.dev:
         from ..server.dev import run_dev  # Flask's development server: only when asked for
 
+        if ready is not None:
+            ready(config)
         return run_dev(config, path)
     multiproc, ours = fresh_multiprocess_dir()
     # The workers build from this snapshot of what was just validated, never from the files themselves.
@@ -59,7 +86,7 @@ def serve_command(args: argparse.Namespace) -> int:
     errors = write_snapshot(run_dir, path, validate_all)
     if errors:
         shutil.rmtree(run_dir, ignore_errors=True)
-        print_errors("perfbudget serve: refusing to start:", errors)
+        print_errors(error_header("perfbudget serve: refusing to start", errors, path), errors)
         return 1
     os.environ[RUN_DIR_ENV] = str(run_dir)
     os.environ[EPOCH_ENV] = uuid.uuid4().hex
@@ -69,6 +96,8 @@ def serve_command(args: argparse.Namespace) -> int:
         f"(metrics at /metrics, beacons at /api/web-vitals)",
         file=sys.stderr, flush=True,
     )
+    if ready is not None:
+        ready(config)
     try:
         if server.startswith("gunicorn"):
             from ..server.gunicorn import run_gunicorn

@@ -116,6 +116,36 @@ def set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
+#: The config keys that name files or directories. A relative one in a config file is relative to that file's
+#: folder (like Prometheus' rule_files), so a config works from any working directory; one from the
+#: environment (PERFBUDGET_DATA_DIR, ...) or the embedded defaults stays relative to the working directory.
+PATH_KEYS: tuple[tuple[str, ...], ...] = (
+    ("data_dir",), ("site_root",), ("budgets_file",), ("playbooks", "directory"), ("playbooks", "audit_file"),
+    ("actions", "allowed_dirs"),
+)
+
+
+def resolve_relative_paths(data: dict[str, Any], folder: Path) -> None:
+    """Every relative path under PATH_KEYS in `data` made relative to `folder`, in place; other values (wrong
+    types included, for validation to name) are left as they are."""
+    for key in PATH_KEYS:
+        parent: Any = data
+        for part in key[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict) or key[-1] not in parent:
+            continue
+        value = parent[key[-1]]
+        if isinstance(value, str) and value:
+            parent[key[-1]] = _against(value, folder)
+        elif isinstance(value, list):
+            parent[key[-1]] = [_against(item, folder) if isinstance(item, str) and item else item for item in value]
+
+
+def _against(value: str, folder: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path) if path.is_absolute() else os.path.normpath(folder / path)
+
+
 @dataclass(frozen=True)
 class ConfigDocument:
     """A valid configuration and the document it was validated from: the file's content with the environment
@@ -132,6 +162,8 @@ def load_config_document(path: Path | str | None = None, env: Mapping[str, str] 
         path = env[CONFIG_ENV]
     source = str(path) if path is not None else "embedded defaults"
     data: dict[str, Any] = read_yaml_mapping(Path(path)) if path is not None else {}
+    if path is not None:
+        resolve_relative_paths(data, Path(os.path.abspath(path)).parent)
 
     env_keys: dict[tuple[str | int, ...], str] = {}
     for name, key in ENV_OVERRIDES.items():
@@ -146,6 +178,9 @@ def load_config_document(path: Path | str | None = None, env: Mapping[str, str] 
             if isinstance(tokens, list):
                 tokens.append({"name": "env", "token": token})
                 env_keys[("auth", "tokens", len(tokens) - 1)] = API_TOKEN_ENV
+    # The environment's relative paths are the working directory's: made absolute here, so the document
+    # (what `perfbudget serve` snapshots in another folder for its workers) means the same anywhere.
+    resolve_relative_paths(data, Path.cwd())
     try:
         return ConfigDocument(Config.model_validate(data), data)
     except ValidationError as exc:

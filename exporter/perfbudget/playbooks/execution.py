@@ -19,6 +19,7 @@ from ..config.model import Config
 from ..config.playbooks import Risk
 from ..metrics import Metrics
 from .actions import KINDS, ActionContext, ActionError, ActionOutcome
+from .actions.paths import NEEDS_SITE_ROOT, NeedsSiteRoot
 from .model import RISKS, Action, LoadedPlaybook, Playbooks
 from .records import (
     DRY_RUN,
@@ -129,6 +130,7 @@ class Executor:
             ctx.run_dir.mkdir(parents=True, exist_ok=True)
             result.verification = measure_before(self.verifier, book, run.route)
         failed: list[str] = []
+        skipped: list[str] = []
         stop_applying = False
         total = len(book.spec.actions)
         for index, (action, params) in enumerate(zip(book.spec.actions, book.params, strict=True)):
@@ -138,6 +140,9 @@ class Executor:
             started = time.monotonic()
             try:
                 outcome = self._call(action, params, ctx, apply)
+            except NeedsSiteRoot as exc:  # nothing to work on here: skipped, not failed
+                entry.status, entry.error = "skipped", f"skipped: {exc}"
+                skipped.append(action.id)
             except Exception as exc:
                 entry.status = "failed"
                 entry.error = str(exc) if isinstance(exc, ActionError) else f"{type(exc).__name__}: {exc}"
@@ -158,7 +163,7 @@ class Executor:
         saved = [entry.outcome.get("bytesSaved") for entry in result.actions]
         counted = [value for value in saved if isinstance(value, int)]
         result.bytes_saved = sum(counted) if counted else None
-        return (FAILED if failed else SUCCEEDED), _message(run, book, result, failed)
+        return (FAILED if failed else SUCCEEDED), _message(run, book, result, failed, skipped)
 
     def _call(self, action: Action, params: BaseModel, ctx: ActionContext, apply: bool) -> ActionOutcome:
         kind = KINDS[action.kind]
@@ -182,6 +187,8 @@ def _pending(action: Action, entry: ActionEntry, max_risk: Risk, stopped: bool) 
         reason = "manual: a person has to do this"
     elif RISKS.index(action.risk) > RISKS.index(max_risk):
         reason = f"risk {action.risk} is above the allowed {max_risk} (playbooks.max_risk; autoApprove)"
+    elif entry.status == "skipped":
+        reason = entry.error or "skipped"
     elif stopped and entry.status != "failed":
         reason = "not applied: an earlier action failed"
     else:
@@ -189,14 +196,16 @@ def _pending(action: Action, entry: ActionEntry, max_risk: Risk, stopped: bool) 
     return PendingAction(action.id, action.description, action.kind, action.risk, reason, entry.preview, entry.error)
 
 
-def _message(run: Run, book: LoadedPlaybook, result: RunResult, failed: list[str]) -> str:
+def _message(run: Run, book: LoadedPlaybook, result: RunResult, failed: list[str], skipped: list[str]) -> str:
     count = len(book.spec.actions)
     if run.mode == DRY_RUN:
-        text = f"dry run: {count - len(failed)} of {count} actions previewed; nothing was changed"
+        text = f"dry run: {count - len(failed) - len(skipped)} of {count} actions previewed; nothing was changed"
     else:
         applied = len(result.executed_actions)
         pending = len(result.pending_manual_actions)
         text = f"executed {applied} of {count} actions; {pending} pending manual action(s)"
+    if skipped:
+        text += f"; skipped ({NEEDS_SITE_ROOT}): {', '.join(skipped)}"
     if failed:
         text += f"; failed: {', '.join(failed)}"
     return text

@@ -35,7 +35,9 @@ Mode = Literal["dry-run", "execute"]
 DRY_RUN: Mode = "dry-run"
 EXECUTE: Mode = "execute"
 
-ActionStatus = Literal["pending", "previewed", "applied", "failed", "rolled-back"]
+# "skipped": the action could not apply to this setup (it works on the site's files and there is no site
+# root); it is not a failure, and the run's state does not count it as one.
+ActionStatus = Literal["pending", "previewed", "applied", "failed", "skipped", "rolled-back"]
 Verdict = Literal["improved", "regressed", "unchanged", "waiting for data", "verification unavailable"]
 
 SCHEMA = (

@@ -9,12 +9,26 @@ from urllib.parse import unquote, urlsplit
 
 from .base import ActionContext, ActionError, PathRefused
 
+#: The kinds that read or change the site's files, and so do nothing without a site root (or allowed dirs).
+#: `preload` needs one only with an `output_dir`; `command` always runs inside one.
+SITE_KINDS = frozenset({"images", "image-dimensions", "cache-headers", "js-audit", "command"})
+NEEDS_SITE_ROOT = "needs a site root (set actions.allowed_dirs or PERFBUDGET_SITE_ROOT)"
+
+
+class NeedsSiteRoot(ActionError):
+    """The action works on the site's files and the config names none: the run skips it, it did not fail."""
+
 
 def allowed_dirs(ctx: ActionContext) -> tuple[Path, ...]:
-    """The context's allowed directories, or an ActionError when the config allows none."""
+    """The context's allowed directories, or NeedsSiteRoot when the config allows none."""
     if not ctx.allowed_dirs:
-        raise ActionError("no directories are allowed: set actions.allowed_dirs or PERFBUDGET_SITE_ROOT")
+        raise NeedsSiteRoot(NEEDS_SITE_ROOT)
     return ctx.allowed_dirs
+
+
+def needs_site_root(kind: str, params: object) -> bool:
+    """Whether an action of `kind` with `params` needs a site root to do anything."""
+    return kind in SITE_KINDS or (kind == "preload" and getattr(params, "output_dir", None) is not None)
 
 
 def inside(path: Path, dirs: Sequence[Path]) -> Path:
