@@ -53,7 +53,8 @@ def test_the_error_header_names_the_file_that_holds_the_errors(
     config.write_text("budgets_file: budgets.yaml\nplaybooks: {directory: books}\n")
     assert main(["check", "--config.file", str(config)]) == 1
     header = capsys.readouterr().err.splitlines()[0]
-    assert header.startswith(f"perfbudget check: 9 error(s) in {budgets} (1), {tmp_path / 'books' / 'x.yaml'} ("), header
+    book = tmp_path / "books" / "x.yaml"
+    assert header.startswith(f"perfbudget check: 9 error(s) in {budgets} (1), {book} ("), header
 
 
 def test_relative_paths_in_a_config_file_are_relative_to_its_folder(

@@ -91,3 +91,40 @@ def test_the_console_shows_runs_without_the_servers_paths(
     text = client.get("/").get_data(as_text=True)
     assert "preload hint(s)" in text and "&lt;data_dir&gt;/runs/" in text
     assert str(tmp_path) not in text
+
+
+def test_the_console_says_before_any_click_which_playbooks_need_a_site_root(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    text = make_app().test_client().get("/").get_data(as_text=True)
+    note = text.split('id="site-root-note"', 1)[1].split("</p>", 1)[0]
+    assert "needs a site root (set actions.allowed_dirs or PERFBUDGET_SITE_ROOT)" in note
+    assert "<b>optimize-images</b> (convert-modern-formats)" in note
+    assert "<b>layout-stability</b>" in note and "api-latency" not in note  # annotations and manual steps need none
+    assert '<body data-refresh="30">' in text  # the founding design's interval, by default
+
+
+def test_with_a_site_root_no_playbook_is_said_to_need_one(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    with_site = make_app(site_root=str(tmp_path / "site")).test_client().get("/").get_data(as_text=True)
+    assert "site-root-note" not in with_site and "needs a site root" not in with_site
+
+
+def test_the_console_refreshes_in_place_on_its_interval_and_carries_a_favicon_and_time_zones(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(server={"console_refresh_seconds": 7}).test_client()
+    assert client.post("/api/perf-fix", json={"playbookId": "api-latency", "dryRun": True}).status_code == 202
+    text = client.get("/").get_data(as_text=True)
+    assert '<body data-refresh="7">' in text and "every 7 s" in text
+    assert text.count("data-live") == 3  # the vitals, the runs, the routes: what console.js swaps in place
+    assert '<link rel="icon" href="/favicon.svg" type="image/svg+xml">' in text
+    assert " UTC</time>" in text and '<time datetime="20' in text
+    form = text.split('<form id="token-form"', 1)[1].split("</form>", 1)[0]
+    assert 'id="token"' in form and 'type="password"' in form
+    for path in ("/favicon.svg", "/favicon.ico"):
+        icon = client.get(path)
+        assert icon.status_code == 200 and icon.mimetype == "image/svg+xml" and icon.data.startswith(b"<svg")
+    assert "default-src 'none'" in icon.headers["Content-Security-Policy"]
+    script = client.get("/console.js").data
+    assert b"location.reload" not in script and b"DOMParser" in script and b"data-refresh" in script

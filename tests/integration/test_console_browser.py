@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .browser import chromium, photo_jpeg
-from .stack import Server, exporter, http
+from .stack import Server, beacon, exporter, http
 
 pytestmark = pytest.mark.integration
 TOKEN = "console-test-token-0123456789"
@@ -65,3 +65,39 @@ def test_the_console_shows_a_dry_run_preview_and_executes_only_with_the_token(
     _, runs = http("GET", f"{srv.url}/api/perf-fix/runs", headers={"Authorization": f"Bearer {TOKEN}"})
     assert [run["mode"] for run in runs["runs"]] == ["execute", "dry-run"]
     assert runs["runs"][0]["trigger"]["token"] == "env"  # a token with the read scope sees who ran it
+
+
+def test_the_console_refreshes_in_place_and_a_run_started_elsewhere_reaches_its_final_state(
+    tmp_path: Path,
+) -> None:
+    """No site root: the page says which playbooks need one before any click; beacons and a run started
+    outside the page (as an alert's is) appear without a reload, the token typed stays, and the favicon is
+    ours, all without a CSP violation."""
+    config = {"server": {"console_refresh_seconds": 1, "read_cache_seconds": 0}}
+    with exporter(tmp_path, config=config, env={"PERFBUDGET_API_TOKEN": TOKEN}) as srv, chromium() as browser:
+        page = browser.new_page()
+        messages: list[str] = []
+        icons: list[tuple[str, int]] = []
+        page.on("console", lambda message: messages.append(message.text))
+        page.on("response", lambda r: icons.append((r.url, r.status)) if "favicon" in r.url else None)
+        page.goto(f"{srv.url}/")
+        note = page.inner_text("#site-root-note")
+        assert "optimize-images (convert-modern-formats)" in note and "needs a site root" in note, note
+        page.evaluate("window.notReloaded = true")
+        page.fill("#token", TOKEN)
+        page.press("#token", "Enter")  # the form is never submitted: the token stays in the page
+
+        batch = [beacon("LCP", 2100, f"refresh-{i}", page="http://shop.test/basket") for i in range(3)]
+        assert http("POST", f"{srv.url}/api/web-vitals", batch)[0] == 200
+        page.wait_for_selector("#live-routes code:text('/basket')", timeout=20_000)
+        status, started = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": "optimize-images", "dryRun": True})
+        assert status in (200, 202), started
+        run_id = started.get("id") or started.get("runId")
+        page.wait_for_selector(f"#run-{run_id}[data-state=succeeded][open]", timeout=30_000)
+        text = page.inner_text(f"#run-{run_id}")
+        assert "skipped" in text and "failed" not in text and " UTC" in text, text
+        assert page.evaluate("window.notReloaded") is True
+        assert page.input_value("#token") == TOKEN and page.url == f"{srv.url}/"
+        assert "updated" in page.inner_text("#refreshed")
+    assert any(url.endswith("/favicon.svg") and code == 200 for url, code in icons), icons
+    assert not [m for m in messages if "Content Security Policy" in m or "Refused" in m], messages

@@ -36,6 +36,9 @@ class ServerConfig(StrictModel):
     # Seconds an answer of those reads is shared by every worker while no report arrives (about one second
     # while reports do) before it is computed again; 0: never cached.
     read_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
+    # The console refreshes its figures and runs this often, in place (no reload); 0: never. The founding
+    # design's dashboard refreshes every 30 s.
+    console_refresh_seconds: Annotated[int, Field(ge=0, le=3600)] = 30
 
     @field_validator("listen_address")
     @classmethod

@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 
 from .. import __version__
 from ..playbooks import Runner
+from ..playbooks.actions.paths import NEEDS_SITE_ROOT, needs_site_root
 from ..playbooks.records import Run, iso
 from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
@@ -74,6 +75,12 @@ def console_js() -> Response:
 @bp.get("/console.css")
 def console_css() -> Response:
     return Response(_static("console.css"), mimetype="text/css", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/favicon.svg")
+@bp.get("/favicon.ico")  # what a browser asks for on any page of ours (/metrics, the JSON), link or not
+def favicon() -> Response:
+    return Response(_static("favicon.svg"), mimetype="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 WINDOWS = ("5m", "1h", "6h", "1d", "7d")
 
@@ -155,7 +162,9 @@ def _run_row(run: Run, r: Redactor) -> dict[str, Any]:
         "playbook": run.playbook,
         "mode": run.mode,
         "status": run.state,
-        "started": (iso(run.started_at) or iso(run.created_at) or "")[:19].replace("T", " "),
+        # UTC, and said so: the audit log's time, the same for every reader.
+        "started": _utc(iso(run.started_at) or iso(run.created_at)),
+        "started_iso": iso(run.started_at) or iso(run.created_at) or "",
         "message": r.text(run.message),
         "saved": _kib(run.result.bytes_saved),
         "trigger": labels.get("alertname") or run.trigger.get("type", ""),
@@ -164,9 +173,22 @@ def _run_row(run: Run, r: Redactor) -> dict[str, Any]:
     }
 
 
+def _utc(stamp: str | None) -> str:
+    return f"{stamp[:19].replace('T', ' ')} UTC" if stamp else ""
+
+
 def _playbooks(runner: Runner) -> list[dict[str, Any]]:
-    allowed = set(runner.config.playbooks.execute)
-    return [{**book.spec.summary(), "executable": book.spec.id in allowed} for book in runner.playbooks.values()]
+    """The playbooks, each with whether it may execute and, when no site root is set, the actions it would
+    skip for want of one (said before anyone clicks)."""
+    config = runner.config
+    allowed = set(config.playbooks.execute)
+    no_site = not config.actions.allowed_dirs and config.site_root is None
+    out = []
+    for book in runner.playbooks.values():
+        skipped = [action.id for action, params in zip(book.spec.actions, book.params, strict=True)
+                   if no_site and needs_site_root(action.kind, params)]
+        out.append({**book.spec.summary(), "executable": book.spec.id in allowed, "needs_site_root": skipped})
+    return out
 
 
 @bp.get("/")
@@ -194,4 +216,6 @@ def index() -> str:
         playbooks=playbooks,
         endpoints=ENDPOINTS,
         base_url=request.host_url,
+        refresh=runner.config.server.console_refresh_seconds,
+        needs_site_root=NEEDS_SITE_ROOT,
     )
