@@ -20,9 +20,10 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
-from ..config.env import API_TOKEN_ENV
+from ..config.env import API_TOKEN_ENV, DATA_DIR_ENV, SITE_ROOT_ENV, WEB_VITALS_JS_ENV
 from ..demoshop import DEFAULT_BANDWIDTH, site_directory
 from ..server.lifecycle import address_in_use
+from ..web.ops import web_vitals_script
 from ._common import add_config_flag, config_path
 from .serve import serve_command
 
@@ -97,9 +98,12 @@ def demo_command(args: argparse.Namespace) -> int:
     site = workdir / "site"
     if not site.is_dir():
         shutil.copytree(site_directory(), site)
-    config_file = config_path(args) or _demo_config(workdir, site)
+    given = config_path(args)
+    if given is not None:  # the user's config, still on the shop's copy and the demo's data
+        os.environ[SITE_ROOT_ENV], os.environ[DATA_DIR_ENV] = str(site), str(workdir / "data")
+    config_file = given or _demo_config(workdir, site)
     generated = None
-    if not os.environ.get(API_TOKEN_ENV) and config_path(args) is None:
+    if not os.environ.get(API_TOKEN_ENV) and given is None:
         generated = secrets.token_urlsafe(24)
         os.environ[API_TOKEN_ENV] = generated  # the workers inherit it; it is never written to disk
     shop_url, console_url = _browser_url(shop_address), _browser_url(exporter_address)
@@ -119,6 +123,10 @@ def demo_command(args: argparse.Namespace) -> int:
             f"  data:    {config.data_dir}" + ("" if not temporary else " (removed at exit; keep it with --dir)"),
             flush=True,
         )
+        if web_vitals_script() is None:
+            print(f"perfbudget demo: warning: Google's web-vitals library is not available here, so the shop's "
+                  f"pages report nothing: install the npm package web-vitals and set {WEB_VITALS_JS_ENV} to its "
+                  "dist/web-vitals.attribution.iife.js", file=sys.stderr, flush=True)
 
     serve_args = argparse.Namespace(config_file=config_file, listen_address=exporter_address,
                                     workers=args.workers, server=None, dev=False)
