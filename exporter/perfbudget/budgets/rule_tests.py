@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..devices import DEVICES
@@ -153,11 +153,14 @@ class _Histogram:
     target: float
     above: float
     clients: tuple[str, int] | None = None  # the distinct-clients gauge and the budget's min_clients
+    low: float | None = None  # a bucket under the target that the good samples fall in, when set
 
     def series(self, good: str, bad: str, clients: int | None = None) -> tuple[tuple[str, str], ...]:
         """`good` counts samples at or under the target, `bad` every sample (cumulative, like le); the
         route's distinct clients stay at `clients` (the budget's minimum by default) throughout."""
         out = (
+            *(((series(f"{self.metric}_bucket", {**self.labels, "le": naming.le(self.low)}), good),)
+              if self.low is not None else ()),
             (series(f"{self.metric}_bucket", {**self.labels, "le": naming.le(self.target)}), good),
             (series(f"{self.metric}_bucket", {**self.labels, "le": naming.le(self.above)}), bad),
             (series(f"{self.metric}_bucket", {**self.labels, "le": "+Inf"}), bad),
@@ -222,6 +225,9 @@ def regression_cases(budgets: Budgets, budget: VitalBudget) -> list[Case]:
     regression = budgets.regression
     assert regression is not None
     hist, pair = _histogram(budgets, budget)
+    # The earlier good samples sit far enough under the target that the breach is `factor` times worse
+    # whatever the percentile (interpolated in the first bucket, p90 of samples at the target is 0.9 x it).
+    hist = replace(hist, low=float(f"{hist.target / (2 * max(regression.factor, 1.0)):.3g}"))
     name = naming.ALERT_VITAL_REGRESSION
     k = float(max(budget.min_samples, 10))
     hold, window, offset = minutes(regression.for_), minutes(budget.window), minutes(regression.offset)
