@@ -45,8 +45,8 @@ def fresh_multiprocess_dir() -> tuple[str, bool]:
         shared = Path(configured)
         shared.mkdir(parents=True, exist_ok=True)
         # Only what client_python and perfbudget write there: the directory may be shared with other files.
-        for stale in [*shared.glob("*.db"), *shared.glob("store-*.slab"), shared / "dedup.bin",
-                      shared / "routes.bin"]:
+        for stale in [*shared.glob("*.db"), *shared.glob("store-*.slab"), *shared.glob("clients-*.bin"),
+                      shared / "dedup.bin", shared / "routes.bin"]:
             stale.unlink(missing_ok=True)
         return configured, False
     made = tempfile.mkdtemp(prefix="perfbudget-metrics-")
