@@ -143,3 +143,12 @@ def test_the_model_given_explicitly_is_the_one_whose_keys_are_suggested() -> Non
         _Probe.model_validate({"max_bacth": 3})
     assert format_validation_error("probe", info.value, model=_Probe) == [
         "probe: max_bacth: 3: unknown key (did you mean max_batch?)"]
+
+
+def test_a_big_bad_value_is_shown_by_its_start(tmp_path: Path) -> None:
+    # A message shows a bounded start of the value (rendered by reprlib within bounds, never walked whole).
+    path, errors = load(tmp_path, {"server": {"listen_address": list(range(2_000))},
+                                   "data_dir": {"x" * 100_000: 1}})
+    assert errors[0].startswith(f"{path}: server.listen_address: [0, 1, 2,")
+    assert errors[1].startswith(f"{path}: data_dir: {{'xxxx")
+    assert len(errors) == 2 and all(len(error) < 400 for error in errors)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import reprlib
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -172,11 +173,21 @@ def _model_named(title: str) -> type[BaseModel] | None:
     return found[0] if len(found) == 1 else None
 
 
+def _bounded_repr() -> reprlib.Repr:
+    # A value in a message is rendered within bounds: a huge list, mapping or string from a config file is
+    # never walked whole (reprlib stops at these sizes and depths), only shown by its start.
+    shown = reprlib.Repr()
+    shown.maxlevel, shown.maxdict, shown.maxlist, shown.maxtuple, shown.maxset = 4, 20, 20, 20, 20
+    shown.maxstring, shown.maxother, shown.maxlong = 400, 400, 100
+    return shown
+
+
+_SHOWN = _bounded_repr()
+
+
 def _input(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        text = repr(value)
-        return text if len(text) <= 80 else text[:77] + "..."
-    return repr(value)
+    text = _SHOWN.repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # Keys whose values are secrets: an error names where the bad value is, never the value itself.
