@@ -54,7 +54,7 @@ def test_bad_reports_in_a_batch_never_drop_the_good_ones(client: FlaskClient, re
     assert [(r["index"], r["reason"]) for r in body["rejected"]] == [
         (1, "fid_retired"), (2, "not_an_object"), (4, "invalid_value")]
     assert body["rejected"][2]["error"] == "report 4: LCP value -5 must be finite and >= 0"
-    assert body["alerts"] == ["CLS 0.3 on /cart is poor (over 0.25)"]
+    assert [(a["metric"], a["value"], a["severity"]) for a in body["alerts"]] == [("CLS", 0.3, "high")]
     assert sample(registry, "perfbudget_reports_accepted_total", {"metric": "LCP"}) == 1
     assert sample(registry, "perfbudget_reports_accepted_total", {"metric": "CLS"}) == 1
     assert sample(registry, "perfbudget_reports_rejected_total", {"reason": "fid_retired"}) == 1
@@ -198,3 +198,28 @@ def test_beacon_js_is_served_as_javascript(client: FlaskClient) -> None:
     assert answer.status_code == 200
     assert answer.mimetype == "text/javascript"
     assert b"sendBeacon" in answer.data and b"webVitals" in answer.data
+
+
+ALERT_FIELDS = {"metric": str, "value": (int, float), "severity": str, "action": str}
+
+
+def test_alerts_are_the_contracts_objects_with_severity_from_the_rating_and_the_budget(client: FlaskClient) -> None:
+    # The bundled budgets: LCP 2500 ms everywhere (critical), 2000 ms on /products/.* phones (warning).
+    batch = [
+        report(value=3245, metric_id="a", page="https://shop.test/inventory"),                # needs-improvement
+        report(value=4600, metric_id="b", page="https://shop.test/inventory"),                # poor
+        report(value=2300, metric_id="c", page="https://shop.test/products/7", device="phone"),  # good, over 2000
+        report(value=2300, metric_id="d", page="https://shop.test/products/7", device="desktop"),  # good, within
+        report(value=1500, metric_id="e", page="https://shop.test/products/7", device="phone"),  # good, within
+    ]
+    alerts = post(client, batch).json["alerts"]
+    for alert in alerts:
+        for name, kind in ALERT_FIELDS.items():
+            assert isinstance(alert[name], kind), (name, alert)
+    assert [(a["metric"], a["value"], a["severity"], a["route"], a.get("budget")) for a in alerts] == [
+        ("LCP", 3245, "medium", "/inventory", {"name": "lcp", "target": 2500, "severity": "critical"}),
+        ("LCP", 4600, "high", "/inventory", {"name": "lcp", "target": 2500, "severity": "critical"}),
+        ("LCP", 2300, "low", "/products/:id", {"name": "lcp-products-phone", "target": 2000, "severity": "warning"}),
+    ]
+    assert alerts[0]["action"].startswith("Monitor for further degradation")
+    assert all('"playbookId": "optimize-images"' in a["action"] for a in alerts)

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from .answer_cache import AnswerCache
 from .attribution import AttributionStore
+from .beacon_alerts import BeaconAlerts
 from .budgets.model import load_budgets, parse_duration
 from .config import Config, load_config
 from .config.env import EPOCH_ENV
@@ -114,7 +115,8 @@ def create_app(
     otlp = OtlpPipeline.from_config(config, edges, metrics, exporter=otlp_exporter)
     if otlp is not None:
         lifetime.add(otlp.shutdown)
-    ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label, clients=sketch)
+    ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label, clients=sketch,
+                        alerts=BeaconAlerts(budgets, lambda vital: suggest_fix(playbooks, vital)))
     vitals_summary = SummaryService(
         metrics.reader,
         edges,
@@ -122,6 +124,7 @@ def create_app(
         epoch=epoch,
         started=clock(),
         target_for=budgets.target_for,
+        budget_for=budgets.budget_for,
         diagnose=attribution.diagnosis,
         suggest=lambda vital: suggest_fix(playbooks, vital),
         clock=clock,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .beacon_alerts import BeaconAlerts
 from .beacons import NAVIGATION_TYPES, Report
 from .dedup import SeenTable, fingerprint
 from .devices import device_class
@@ -34,7 +35,7 @@ class AttributionSink(Protocol):
 class IngestResult:
     accepted: int = 0
     duplicates: int = 0
-    alerts: list[str] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # beacon_alerts: the answer's `alerts`
 
 
 @dataclass(slots=True)
@@ -59,6 +60,7 @@ class Ingestor:
         otlp: Recorder | None = None,
         navigation_type_label: bool = False,
         clients: ClientSketch | None = None,
+        alerts: BeaconAlerts | None = None,
     ) -> None:
         self._metrics = metrics
         self._routes = routes
@@ -67,6 +69,7 @@ class Ingestor:
         self._otlp = otlp
         self._nav_label = navigation_type_label
         self._clients = clients
+        self._alerts = alerts
         self._observers: dict[tuple[str, ...], Callable[[float], None]] = {}
         self._duplicate = metrics.duplicates
         self._accepted = metrics.accepted
@@ -125,12 +128,10 @@ class Ingestor:
             self._accepted[name]()
             result.accepted += 1
             rating = report.vital.rate(value)
-            if rating == "poor":
-                vital = report.vital
-                result.alerts.append(
-                    f"{name} {vital.to_display(value):g}{vital.display_unit} on {route} is poor "
-                    f"(over {vital.to_display(vital.poor):g}{vital.display_unit})"
-                )
+            if self._alerts is not None:
+                alert = self._alerts.alert(report.vital, value, rating, route, device)
+                if alert is not None:
+                    result.alerts.append(alert)
             if self._otlp is not None:
                 self._otlp.record(name, value, route, device, rating)
             if self._attribution is not None and report.attribution is not None:
