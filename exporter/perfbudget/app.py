@@ -37,7 +37,7 @@ from .reload import Reloader, histogram_edges
 from .routes import RouteNormalizer, RouteTable
 from .snapshots import SnapshotStore
 from .summary import SummaryService
-from .web import alerts, auth, console, ops, perffix, summary, writes
+from .web import alerts, auth, console, errors, ops, perffix, summary, writes
 from .web.beacons import BeaconEndpoint
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # Every Flask body is capped before it is read, at the largest one takes: the Alertmanager webhook's.
     app.config["MAX_CONTENT_LENGTH"] = alerts.MAX_BODY
-    app.register_error_handler(413, lambda _exc: (app.json.response(
-        ok=False, error=f"body is over the limit of {alerts.MAX_BODY} bytes"), 413))
+    errors.init_app(app, alerts.MAX_BODY)  # JSON errors under /api/ (404 and 405 included); a JSON 413 anywhere
     app.extensions[_LIFETIME] = lifetime
     auth.init_app(app, config.auth, metrics.auth_failures)
     writes.init_app(app, config.actions.external_url)  # writes: JSON only, from this server's own origin

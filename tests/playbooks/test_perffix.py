@@ -25,6 +25,10 @@ def test_playbooks_are_listed_and_filtered_by_metric_and_impact(client: FlaskCli
                                     "kind": "images", "automated": True, "risk": "safe"}
     assert get(client, "/api/perf-fix?impact=huge").json == {
         "ok": False, "error": "impact: 'huge' is not one of low, medium, high"}
+    unknown = get(client, "/api/perf-fix?metric=LCPX")
+    assert unknown.status_code == 400 and unknown.json["ok"] is False
+    assert unknown.json["error"].startswith("metric: 'LCPX' is not one of CLS, FCP, INP, LCP, TTFB, ")
+    assert unknown.json["error"].endswith("(did you mean LCP?)")
 
 
 def test_an_unknown_playbook_is_a_400_naming_the_valid_ones(client: FlaskClient) -> None:

@@ -11,6 +11,7 @@ an execute token is never counted against that anonymous budget. A run is shown 
 
 from __future__ import annotations
 
+import difflib
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..playbooks.model import LEVELS
 from ..playbooks.records import STATES
 from ..playbooks.runner import Runner
 from ..playbooks.store import QueueFull
+from ..vitals import VITALS
 from .auth import READ_SCOPE, authorizer, requires_read
 from .beacons import RateLimiter
 from .clients import client_address
@@ -74,6 +76,11 @@ def list_playbooks() -> tuple[Response, int]:
     impact = (request.args.get("impact") or "").strip().lower()
     if impact and impact not in LEVELS:
         return _bad(f"impact: {impact!r} is not one of {', '.join(LEVELS)}")
+    known = sorted({m for book in runner.playbooks.values() for m in book.spec.metric} | set(VITALS))
+    if metric and metric.lower() not in (m.lower() for m in known):
+        close = difflib.get_close_matches(metric.upper(), [m.upper() for m in known], n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return _bad(f"metric: {metric!r} is not one of {', '.join(known)}{hint}")
     books = [
         book.spec.summary() for book in runner.playbooks.values()
         if (not metric or metric.lower() in (m.lower() for m in book.spec.metric))
