@@ -21,6 +21,14 @@ def test_playbooks_are_listed_and_filtered_by_metric_and_impact(client: FlaskCli
     assert "optimize-images" in {b["id"] for b in every["playbooks"]} and every["maxRisk"] == "safe"
     lcp = get(client, "/api/perf-fix?metric=lcp&impact=high").json["playbooks"]
     assert [b["id"] for b in lcp] == ["optimize-images", "render-blocking-resources", "test-images"]
+    for book in every["playbooks"]:  # the founding contract's fields and types; `metrics` beside `metric`
+        for name, kind in {"id": str, "name": str, "metric": str, "category": str, "impact": str, "effort": str,
+                           "description": str, "expectedImprovement": str, "actions": list, "metrics": list}.items():
+            assert isinstance(book[name], kind), (book["id"], name)
+        assert book["metric"] == book["metrics"][0]
+        for action in book["actions"]:
+            assert [type(action[k]) for k in ("id", "description", "automated", "risk")] == [str, str, bool, str]
+    assert {b["id"]: b["metrics"] for b in every["playbooks"]}["render-blocking-resources"] == ["LCP", "FCP"]
     assert lcp[0]["actions"][0] == {"id": "convert-modern-formats", "description": lcp[0]["actions"][0]["description"],
                                     "kind": "images", "automated": True, "risk": "safe"}
     assert get(client, "/api/perf-fix?impact=huge").json == {

@@ -126,7 +126,8 @@ class Playbook(StrictModel):
         return {
             "id": self.id,
             "name": self.name,
-            "metric": list(self.metric),
+            "metric": self.metric[0],  # the contract's string: the primary vital
+            "metrics": list(self.metric),  # every metric it addresses
             "category": self.category,
             "impact": self.impact,
             "effort": self.effort,
