@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from perfbudget.budgets.model import load_budgets
 from perfbudget.metrics import Metrics
+from perfbudget.reload import histogram_edges
 from perfbudget.snapshots import SnapshotStore
 from perfbudget.store import Labels, Observer
-from perfbudget.summary import SummaryService, parse_window, quantile
+from perfbudget.summary import SummaryService, parse_window, quantile, quantile_bucket, range_text
 from perfbudget.vitals import VITALS, bucket_edges
 
 EDGES = (1.0, 2.0, 4.0)
@@ -52,8 +54,8 @@ EDGES_BY_VITAL = {name: bucket_edges(v) for name, v in VITALS.items()}
 class _LCP:
     """Observes LCP values into a fresh metrics store, per (route, device)."""
 
-    def __init__(self) -> None:
-        self.metrics = Metrics(CollectorRegistry(), EDGES_BY_VITAL)
+    def __init__(self, edges: Mapping[str, tuple[float, ...]] = EDGES_BY_VITAL) -> None:
+        self.metrics = Metrics(CollectorRegistry(), edges)
         self._observers: dict[tuple[str, str], Observer] = {}
 
     def observe(self, route: str, device: str, value: float) -> None:
@@ -82,7 +84,7 @@ def test_a_window_counts_only_what_arrived_inside_it(tmp_path: Path) -> None:
     assert lcp_state["samples"] == 4
     assert lcp_state["rating"] == "good"
     assert lcp_state["goodShare"] == 1.0
-    assert lcp_state["previous"] == pytest.approx(4750.0)  # 10 in (4,5] -> 4 + 0.75 s, in ms
+    assert lcp_state["previous"] == pytest.approx(5272.5)  # 10 in (4.68,5.47] -> 4.68 + 0.75 * 0.79 s, in ms
     assert lcp_state["trend"] == "improving"
 
 
@@ -147,3 +149,120 @@ def test_one_worker_collects_each_minute_and_the_last_snapshot_at_shutdown_wins(
     assert collections == ["first", "second"]
     snapshot = SnapshotStore(tmp_path / "s.sqlite").at(650)["run-1"].counts("LCP", "/a")
     assert snapshot is not None and sum(snapshot) == 2
+
+
+@pytest.mark.parametrize(
+    ("counts", "bucket"),
+    [
+        ([0, 4, 4, 4], (1.0, 2.0)),
+        ([2, 2, 2, 2], (0.0, 1.0)),  # the first bucket starts at 0, as quantile interpolates from 0
+        ([1, 1, 1, 4], (4.0, None)),  # +Inf: no upper bound
+        ([0, 3, 3, 4], (1.0, 2.0)),  # rank 3 exactly at the top of (1, 2]
+        ([0, 0, 0, 0], None),
+    ],
+)
+def test_quantile_bucket_is_the_bucket_quantile_interpolates_in(
+    counts: list[float], bucket: tuple[float, float | None] | None
+) -> None:
+    assert quantile_bucket(0.75, EDGES, counts) == bucket
+    value = quantile(0.75, EDGES, counts)
+    if bucket is not None and value is not None:
+        assert bucket[0] <= value <= (bucket[1] if bucket[1] is not None else value)
+
+
+def test_one_page_load_is_low_confidence_and_says_its_bucket(tmp_path: Path) -> None:
+    service, lcp = _service(tmp_path, "run-1")
+    lcp.observe("/a", "phone", 3.245)  # the issue's one LCP of 3245 ms
+    entry = service.state(3600, None, now=100)["metrics"]["LCP"]
+    assert entry["samples"] == 1
+    assert entry["confidence"] == "low"
+    assert entry["minSamples"] == 50  # no budget applies: the budgets' default
+    assert entry["range"] == [2920.0, 3420.0]  # ms, the vital's display unit
+    assert entry["rangeText"] == "2.92-3.42 s, 1 sample"
+    assert 2920.0 <= entry["value"] <= 3420.0
+    for kept in ("value", "unit", "rating", "target", "samples", "goodShare", "poorShare", "withinTarget",
+                 "previous", "trend"):
+        assert kept in entry
+
+
+def test_four_page_loads_of_2100_ms_read_within_one_percent_on_the_default_budgets(tmp_path: Path) -> None:
+    edges = histogram_edges(load_budgets())  # the bundled budgets add an LCP edge at 2.0 s
+    lcp = _LCP(edges)
+    service = SummaryService(lcp.metrics.reader, edges, SnapshotStore(tmp_path / "s.sqlite"), "run-1", started=0)
+    for _ in range(4):
+        lcp.observe("/a", "phone", 2.1)
+    entry = service.state(3600, None, now=100)["metrics"]["LCP"]
+    assert entry["value"] == pytest.approx(2100, rel=0.01)  # was 2375 ms, in the old (2.0, 2.5] bucket
+    assert entry["rangeText"] == "2.0-2.14 s, 4 samples"
+
+
+class _Budget:
+    def __init__(self, min_samples: int) -> None:
+        self.min_samples = min_samples
+
+
+def test_confidence_follows_the_min_samples_of_the_budget_that_applies(tmp_path: Path) -> None:
+    lcp = _LCP()
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    def budget_for(metric: str, route: str | None, device: str | None) -> _Budget | None:
+        seen.append((metric, route, device))
+        return _Budget(3) if route == "/a" else None
+
+    service = SummaryService(lcp.metrics.reader, EDGES_BY_VITAL, SnapshotStore(tmp_path / "s.sqlite"), "run-1",
+                             started=0, budget_for=budget_for)
+    for _ in range(3):
+        lcp.observe("/a", "phone", 1.0)
+    on_a = service.state(3600, "/a", now=100)["metrics"]
+    assert (on_a["LCP"]["confidence"], on_a["LCP"]["minSamples"]) == ("high", 3)
+    assert ("LCP", "/a", None) in seen
+    everywhere = service.state(3600, None, now=100)["metrics"]["LCP"]
+    assert (everywhere["confidence"], everywhere["minSamples"]) == ("low", 50)
+    nothing = on_a["INP"]  # no data: nothing to be confident about, no range
+    assert (nothing["confidence"], nothing["range"], nothing["rangeText"]) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "lower", "upper", "samples", "text"),
+    [
+        ("LCP", 3.0, 4.0, 1, "3.0-4.0 s, 1 sample"),
+        ("INP", 0.172, 0.2, 12, "172-200 ms, 12 samples"),
+        ("INP", 0.921, 1.07, 2, "0.921-1.07 s, 2 samples"),  # one unit for both ends
+        ("LCP", 22.4, None, 3, "over 22.4 s, 3 samples"),
+        ("TTFB", 0.0, 0.0432, 5, "under 43 ms, 5 samples"),
+        ("CLS", 0.1, 0.116, 7, "0.1-0.116, 7 samples"),
+    ],
+)
+def test_a_range_reads_in_the_unit_people_use(name: str, lower: float, upper: float | None, samples: int,
+                                              text: str) -> None:
+    assert range_text(VITALS[name], lower, upper, samples) == text
+
+
+def test_a_run_with_other_edges_but_as_many_buckets_is_left_out_of_a_window(tmp_path: Path) -> None:
+    before = {**EDGES_BY_VITAL, "LCP": bucket_edges(VITALS["LCP"], [3.1])}
+    after = {**EDGES_BY_VITAL, "LCP": bucket_edges(VITALS["LCP"], [3.3])}  # a budget moved: same count
+    assert len(before["LCP"]) == len(after["LCP"])
+    old_lcp = _LCP(before)
+    first = SummaryService(old_lcp.metrics.reader, before, SnapshotStore(tmp_path / "s.sqlite"), "run-1", started=0)
+    for _ in range(3):
+        old_lcp.observe("/a", "phone", 3.2)
+    first.snapshot(now=1060)
+    new_lcp = _LCP(after)
+    second = SummaryService(new_lcp.metrics.reader, after, SnapshotStore(tmp_path / "s.sqlite"), "run-2",
+                            started=1100)
+    new_lcp.observe("/a", "phone", 1.0)
+    entry = second.state(3600, None, now=1200)["metrics"]["LCP"]
+    assert entry["samples"] == 1  # run-1's 3.2 s loads were counted under (3.1, 3.42], not (2.92, 3.3]
+    assert entry["rating"] == "good"
+
+
+def test_a_cls_range_keeps_the_edges_digits(tmp_path: Path) -> None:
+    lcp = _LCP()
+    service = SummaryService(lcp.metrics.reader, EDGES_BY_VITAL, SnapshotStore(tmp_path / "s.sqlite"), "run-1",
+                             started=0)
+    observe = lcp.metrics.vitals["CLS"].observer(("/a", "phone"))
+    assert observe is not None
+    observe(0.008)
+    entry = service.state(3600, None, now=100)["metrics"]["CLS"]
+    assert entry["range"] == [0.00746, 0.00869]
+    assert entry["rangeText"] == "0.00746-0.00869, 1 sample"

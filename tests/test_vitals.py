@@ -1,7 +1,13 @@
 import math
+import random
+from bisect import bisect_right
+from itertools import pairwise
 
 import pytest
 
+from perfbudget.budgets.model import load_budgets
+from perfbudget.reload import histogram_edges
+from perfbudget.summary import quantile
 from perfbudget.vitals import SCORE_CURVES, VITALS, bucket_edges, log_normal_score, overall_score
 
 
@@ -27,6 +33,41 @@ def test_bucket_edges_hold_both_thresholds_and_every_budget_target_sorted_once()
     edges = bucket_edges(VITALS["LCP"], [3.2, 2.5])
     assert 2.5 in edges and 4.0 in edges and 3.2 in edges
     assert list(edges) == sorted(set(edges))
+
+
+def test_the_default_config_keeps_every_vital_within_32_edges_thresholds_and_targets_exact() -> None:
+    budgets = load_budgets()
+    edges = histogram_edges(budgets)
+    for name, vital in VITALS.items():
+        assert len(edges[name]) <= 32, (name, len(edges[name]))
+        assert {vital.good, vital.poor, *budgets.bucket_targets().get(name, ())} <= set(edges[name])
+
+
+@pytest.mark.parametrize("name", list(VITALS))
+def test_each_default_grid_is_log_spaced_with_a_bucket_under_a_fifth_of_its_value(name: str) -> None:
+    grid = VITALS[name].grid
+    ratios = [b / a for a, b in pairwise(grid)]
+    assert max(ratios) < 1.2 and max(ratios) / min(ratios) < 1.02  # a constant ratio, up to 3-digit rounding
+
+
+# Per vital: a slow and a fast site's median, and a narrow and a wide spread (benchmarks/precision.py has more).
+_TRAFFIC = {"LCP": ((1.2, 3.5), (0.3, 0.8)), "INP": ((0.06, 0.35), (0.4, 1.0)), "CLS": ((0.02, 0.2), (0.5, 1.5)),
+            "FCP": ((0.9, 3.0), (0.3, 0.8)), "TTFB": ((0.25, 1.6), (0.4, 1.0))}
+
+
+@pytest.mark.parametrize("name", list(VITALS))
+def test_the_summary_p75_of_1000_log_normal_page_loads_is_within_3_percent_of_theirs(name: str) -> None:
+    edges = histogram_edges(load_budgets())[name]
+    medians, sigmas = _TRAFFIC[name]
+    for median in medians:
+        for sigma in sigmas:
+            rng = random.Random(f"{name}/{median}/{sigma}")
+            ordered = sorted(rng.lognormvariate(math.log(median), sigma) for _ in range(1000))
+            h = 0.75 * (len(ordered) - 1)
+            exact = ordered[int(h)] + (h - int(h)) * (ordered[int(h) + 1] - ordered[int(h)])
+            counts = [float(bisect_right(ordered, edge)) for edge in edges] + [1000.0]
+            estimate = quantile(0.75, edges, counts)
+            assert estimate == pytest.approx(exact, rel=0.03), (median, sigma)
 
 
 def test_bucket_edges_refuse_a_non_positive_target() -> None:

@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import add, sub
 from pathlib import Path
@@ -42,6 +43,7 @@ _SUMMED = 256  # frames' sums over the routes kept per store
 
 
 Totals = dict[str, list[int]]  # vital -> counts per bucket over every route
+Ladder = dict[str, tuple[float, ...]]  # vital -> a run's bucket edges
 
 
 def _totals(rows: Rows) -> Totals:
@@ -142,11 +144,14 @@ class SnapshotStore:
             "CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY AUTOINCREMENT, epoch TEXT NOT NULL, "
             "ts INTEGER NOT NULL, base INTEGER, rows BLOB NOT NULL, totals BLOB NOT NULL, UNIQUE (epoch, ts))",
             "CREATE INDEX IF NOT EXISTS frames_ts ON frames (ts)",
+            # Each run's bucket edges per vital: counts of runs with other edges never add up with ours.
+            "CREATE TABLE IF NOT EXISTS ladders (epoch TEXT PRIMARY KEY, edges BLOB NOT NULL)",
         ))
         self._lock = threading.Lock()
         self._decoded: OrderedDict[int, Frame] = OrderedDict()
         self._summed: OrderedDict[int, Totals] = OrderedDict()
         self._thinned = 0
+        self._ladders: dict[str, Ladder | None] = {}  # a run's edges never change (nor their absence): read once
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
@@ -162,9 +167,28 @@ class SnapshotStore:
                 db.execute("PRAGMA busy_timeout = 300000")
                 db.execute("DROP TABLE snapshots")
 
-    def begin_epoch(self, epoch: str, started: float) -> None:
+    def begin_epoch(self, epoch: str, started: float, edges: Mapping[str, Sequence[float]] | None = None) -> None:
+        """Record a run, and with `edges` its bucket edges per vital (see `ladders`)."""
         with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # both rows at once: a run is never seen without its edges
             db.execute("INSERT OR IGNORE INTO epochs VALUES (?, ?)", (epoch, started))
+            if edges is not None:
+                db.execute("INSERT OR IGNORE INTO ladders VALUES (?, ?)",
+                           (epoch, orjson.dumps({name: list(e) for name, e in edges.items()})))
+            db.execute("COMMIT")
+
+    def ladders(self, epochs: Iterable[str]) -> dict[str, Ladder]:
+        """Per epoch, the bucket edges per vital its frames were counted in. Runs recorded without them (by
+        an older perfbudget) are missing: for those only the number of buckets can be compared."""
+        wanted = [e for e in epochs if e not in self._ladders]
+        if wanted:
+            with self._connect() as db:
+                marks = ",".join("?" * len(wanted))
+                rows = dict(db.execute(f"SELECT epoch, edges FROM ladders WHERE epoch IN ({marks})", wanted))
+            for epoch in wanted:
+                found: dict[str, list[float]] | None = orjson.loads(rows[epoch]) if epoch in rows else None
+                self._ladders[epoch] = None if found is None else {n: tuple(e) for n, e in found.items()}
+        return {e: ladder for e in epochs if (ladder := self._ladders[e]) is not None}
 
     def check(self) -> None:
         """Raise when the store cannot be read (one indexed row: cheap enough for every /-/ready)."""
@@ -233,6 +257,7 @@ class SnapshotStore:
         db.executemany("DELETE FROM frames WHERE id = ?", gone)
         db.execute("DELETE FROM epochs WHERE started < ? AND epoch NOT IN (SELECT DISTINCT epoch FROM frames)",
                    (now - RETENTION,))
+        db.execute("DELETE FROM ladders WHERE epoch NOT IN (SELECT epoch FROM epochs)")
 
     def heads(self, t: float) -> dict[str, Head]:
         """Per epoch that had started by `t`: its last frame at or before `t` (its end if it ended)."""

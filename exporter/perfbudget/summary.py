@@ -48,13 +48,21 @@ def parse_window(text: str) -> int:
     return seconds
 
 
-def quantile(q: float, edges: tuple[float, ...], cumulative: Counts) -> float | None:
-    """PromQL's `histogram_quantile`: linear interpolation inside the bucket holding rank q*count."""
+def _rank_index(q: float, cumulative: Counts) -> tuple[int, float] | None:
+    """The index of the bucket holding rank q*count (len(edges) for +Inf), and the rank; None without data."""
     total = cumulative[-1] if cumulative else 0
     if total <= 0:
         return None
     rank = q * total
-    index = next(i for i, count in enumerate(cumulative) if count >= rank)
+    return next(i for i, count in enumerate(cumulative) if count >= rank), rank
+
+
+def quantile(q: float, edges: tuple[float, ...], cumulative: Counts) -> float | None:
+    """PromQL's `histogram_quantile`: linear interpolation inside the bucket holding rank q*count."""
+    found = _rank_index(q, cumulative)
+    if found is None:
+        return None
+    index, rank = found
     if index >= len(edges):  # the +Inf bucket: Prometheus answers the highest finite bound
         return edges[-1]
     upper = edges[index]
@@ -64,6 +72,29 @@ def quantile(q: float, edges: tuple[float, ...], cumulative: Counts) -> float | 
     if in_bucket <= 0:
         return upper
     return lower + (upper - lower) * (rank - below) / in_bucket
+
+
+def quantile_bucket(q: float, edges: tuple[float, ...], cumulative: Counts) -> tuple[float, float | None] | None:
+    """The bucket `quantile` interpolates in: (lower, upper) edges, upper None for the +Inf bucket. All that
+    the histogram knows of the quantile; the interpolated value inside it is a guess."""
+    found = _rank_index(q, cumulative)
+    if found is None:
+        return None
+    index = found[0]
+    lower = edges[index - 1] if index > 0 else 0.0
+    return lower, edges[index] if index < len(edges) else None
+
+
+class BudgetRule(Protocol):
+    """What the summary reads of the budget that applies to a vital (budgets.model.VitalBudget)."""
+
+    @property
+    def min_samples(self) -> int: ...
+
+
+#: Below this many samples in the window a p75 is low-confidence when no budget says otherwise (the
+#: budgets' own default `min_samples`).
+MIN_SAMPLES = 50
 
 
 class HistogramSource(Protocol):
@@ -121,6 +152,7 @@ class SummaryService:
         target_for: Callable[[str, str | None, str | None], float | None] | None = None,
         diagnose: Callable[[str, str | None], dict[str, Any]] | None = None,
         suggest: Callable[[str], dict[str, Any] | None] | None = None,
+        budget_for: Callable[[str, str | None, str | None], BudgetRule | None] | None = None,
         interval: float = 60.0,
         clock: Callable[[], float] = time.time,
         cache: AnswerCache | None = None,
@@ -133,13 +165,14 @@ class SummaryService:
         self._target_for = target_for
         self._diagnose = diagnose
         self._suggest = suggest
+        self._budget_for = budget_for
         self._interval = interval
         self._cache = cache if cache is not None else AnswerCache(None, 0, clock)
         self._live: tuple[float, int, Frame] | None = None
         self._live_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        store.begin_epoch(epoch, started)
+        store.begin_epoch(epoch, started, edges)
 
     # --- snapshots ------------------------------------------------------------------------------
 
@@ -207,7 +240,9 @@ class SummaryService:
         starts = self.store.heads(start)
         totals: dict[str, list[int]] = {}
         epochs = set(ends) | ({self.epoch} if end is None else set())
+        ladders = self.store.ladders(epochs)
         for epoch in epochs:
+            ladder = ladders.get(epoch)
             base_head = starts.get(epoch)
             if end is None and epoch == self.epoch:
                 now = self._live_frame().on(route)
@@ -219,8 +254,9 @@ class SummaryService:
             then = self.store.on(base_head, route) if base_head is not None else {}
             for name, vital_edges in self._edges.items():
                 counts = now.get(name)
-                if counts is None or len(counts) != len(vital_edges) + 1:
-                    continue  # a run with other bucket edges (budgets changed): its buckets do not add up
+                if counts is None or len(counts) != len(vital_edges) + 1 or (
+                        ladder is not None and ladder.get(name) != vital_edges):
+                    continue  # a run with other bucket edges (budgets or the ladder changed): they do not add up
                 old = then.get(name)
                 if old is not None and len(old) == len(counts):
                     counts = [max(0, e - s) for e, s in zip(counts, old, strict=True)]
@@ -273,6 +309,7 @@ class SummaryService:
                 "withinTarget": _round(state.share_at_most(target)),
                 "previous": _display(vital, prev),
                 "trend": _trend(p75, prev),
+                **self._confidence(state, route),
             }
             if self._diagnose is not None:
                 entry["diagnosis"] = self._diagnose(name, route)
@@ -298,11 +335,52 @@ class SummaryService:
         }
 
 
+    def _confidence(self, state: VitalState, route: str | None) -> dict[str, Any]:
+        """How far the p75 can be trusted: "low" under the applying budget's `min_samples`, the bucket it
+        falls in (the display unit; upper null for the +Inf bucket) and the same in words for people."""
+        budget = self._budget_for(state.vital.name, route, None) if self._budget_for else None
+        minimum = MIN_SAMPLES if budget is None else budget.min_samples
+        bucket = quantile_bucket(0.75, state.edges, state.counts)
+        if bucket is None:
+            return {"confidence": None, "minSamples": minimum, "range": None, "rangeText": None}
+        lower, upper = bucket
+        return {
+            "confidence": "low" if state.samples < minimum else "high",
+            "minSamples": minimum,
+            "range": [_edge(state.vital, lower), None if upper is None else _edge(state.vital, upper)],
+            "rangeText": range_text(state.vital, lower, upper, state.samples),
+        }
+
+
+def range_text(vital: Vital, lower: float, upper: float | None, samples: int) -> str:
+    """A bucket for people: "3.0-4.0 s, 1 sample", "172-200 ms, 12 samples", "over 22.4 s, 3 samples"."""
+    count = f"{samples} sample{'' if samples == 1 else 's'}"
+    seconds = vital.ms and (upper if upper is not None else lower) >= 1.0
+    scale, unit = (1.0, " s") if seconds else (1000.0, " ms") if vital.ms else (1.0, "")
+
+    def number(value: float) -> str:
+        if vital.ms and not seconds:
+            return f"{value * scale:.0f}"
+        text = f"{value * scale:.3g}"
+        return text if "." in text or "e" in text else f"{text}.0"
+
+    if upper is None:
+        return f"over {number(lower)}{unit}, {count}"
+    if lower == 0:
+        return f"under {number(upper)}{unit}, {count}"
+    return f"{number(lower)}-{number(upper)}{unit}, {count}"
+
+
 def _display(vital: Vital, value: float | None) -> float | None:
     if value is None:
         return None
     shown = vital.to_display(value)
     return round(shown, 4) if not vital.ms else round(shown, 1)
+
+
+def _edge(vital: Vital, edge: float) -> float:
+    """A bucket edge in the display unit, as exact as the edge (CLS edges have 3 significant digits)."""
+    return round(vital.to_display(edge), 6)
 
 
 def _round(value: float | None) -> float | None:

@@ -50,7 +50,8 @@ def test_local_verification_reads_the_exporters_own_histograms(app: Flask, echo:
     runner = runner_of(app)
     assert runner.verifier is not None
     measured = runner.verifier.p75("LCP", "/cart", time.time() - 3600, None)
-    assert measured["samples"] == 8 and measured["unit"] == "ms" and 2500 < measured["p75"] <= 3000
+    # eight loads of 3000 ms: the p75 is interpolated inside their bucket, (2.92, 3.42] s
+    assert measured["samples"] == 8 and measured["unit"] == "ms" and 2920 < measured["p75"] <= 3420
 
 
 
