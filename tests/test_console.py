@@ -32,6 +32,18 @@ def test_the_landing_page_shows_the_p75_of_what_arrived(client: FlaskClient) -> 
     assert "last 5m" in text
 
 
+def test_under_the_budgets_min_samples_the_p75_is_shown_as_its_bucket_with_low_confidence(
+        client: FlaskClient) -> None:
+    # One LCP of 3245 ms: the bundled LCP budget wants 50 samples, so the console gives the bucket, not "3.3 s".
+    batch = [{"name": "LCP", "value": 3245, "id": "v-one", "pageUrl": "https://shop.test/cart"}]
+    assert client.post("/api/web-vitals", json=batch).status_code == 200
+    vital = client.get("/api/web-vitals?window=5m").json["metrics"]["LCP"]
+    assert vital["confidence"] == "low" and vital["rangeText"] == "2.92-3.42 s, 1 sample"
+    text = client.get("/?window=5m").get_data(as_text=True)
+    assert "2.92-3.42 s, 1 sample <span class=\"muted\">low confidence</span>" in text
+    assert "fewer than 50 page loads in this window" in text
+
+
 def test_the_web_vitals_library_is_served_beside_the_beacon(client: FlaskClient) -> None:
     # From the npm package that scripts/install-test-deps installs (the Docker image copies it in).
     script = client.get("/web-vitals.attribution.iife.js")

@@ -107,6 +107,10 @@ def _rows(state: dict[str, Any]) -> list[dict[str, Any]]:
             "name": name,
             "description": vital.description.split(":")[0],
             "value": "-" if entry["value"] is None else f"{entry['value']:g}{unit}",
+            # Under the budget's min_samples the p75 is shown as the bucket it falls in, not as if exact.
+            "low_confidence": entry.get("confidence") == "low",
+            "range": entry.get("rangeText"),
+            "min_samples": entry.get("minSamples"),
             "target": f"{entry['target']:g}{unit}",
             "rating": entry["rating"] or "no-data",
             "samples": int(entry["samples"]),
