@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from perfbudget.budgets.model import load_budgets
+from perfbudget.budgets.model import VitalBudget, load_budgets
 from perfbudget.metrics import Metrics
 from perfbudget.reload import histogram_edges
 from perfbudget.snapshots import SnapshotStore
@@ -108,7 +108,8 @@ def test_the_page_filter_keeps_one_route(tmp_path: Path) -> None:
     assert service.state(3600, "/b", now=100)["metrics"]["LCP"]["rating"] == "poor"
     assert service.state(3600, "/a", now=100)["metrics"]["LCP"]["rating"] == "good"
     poor = service.state(3600, "/b", now=100)
-    assert poor["criticalIssues"][0]["metric"] == "LCP"
+    assert poor["criticalIssues"] == 1  # the contract's count; the issues themselves beside it
+    assert poor["criticalIssueList"][0]["metric"] == "LCP"
     assert poor["overallScore"] is not None
 
 
@@ -196,18 +197,14 @@ def test_four_page_loads_of_2100_ms_read_within_one_percent_on_the_default_budge
     assert entry["rangeText"] == "2.0-2.14 s, 4 samples"
 
 
-class _Budget:
-    def __init__(self, min_samples: int) -> None:
-        self.min_samples = min_samples
-
-
 def test_confidence_follows_the_min_samples_of_the_budget_that_applies(tmp_path: Path) -> None:
     lcp = _LCP()
     seen: list[tuple[str, str | None, str | None]] = []
 
-    def budget_for(metric: str, route: str | None, device: str | None) -> _Budget | None:
+    def budget_for(metric: str, route: str | None, device: str | None) -> VitalBudget | None:
         seen.append((metric, route, device))
-        return _Budget(3) if route == "/a" else None
+        return VitalBudget.model_validate({"metric": metric, "target": 2500, "min_samples": 3}) \
+            if route == "/a" and metric == "LCP" else None
 
     service = SummaryService(lcp.metrics.reader, EDGES_BY_VITAL, SnapshotStore(tmp_path / "s.sqlite"), "run-1",
                              started=0, budget_for=budget_for)

@@ -27,6 +27,8 @@ import orjson
 from .answer_cache import AnswerCache
 from .snapshots import Frame, Rows, SnapshotStore
 from .store import Labels
+from .summary_contract import BudgetRule, budget_view, budgets_met, contract_vital, last_checked, within_budget
+from .summary_contract import display as _display
 from .vitals import VITALS, Vital, overall_score
 
 Counts = list[float]  # cumulative bucket counts, the last one being +Inf (= the count)
@@ -83,13 +85,6 @@ def quantile_bucket(q: float, edges: tuple[float, ...], cumulative: Counts) -> t
     index = found[0]
     lower = edges[index - 1] if index > 0 else 0.0
     return lower, edges[index] if index < len(edges) else None
-
-
-class BudgetRule(Protocol):
-    """What the summary reads of the budget that applies to a vital (budgets.model.VitalBudget)."""
-
-    @property
-    def min_samples(self) -> int: ...
 
 
 #: Below this many samples in the window a p75 is low-confidence when no budget says otherwise (the
@@ -271,10 +266,19 @@ class SummaryService:
         except (KeyError, ValueError):  # a reader without the family: every answer may be stale
             return -1
 
-    def answer(self, window: int, route: str | None) -> tuple[bytes, bool]:
-        """`state(window, route)` as JSON, and whether it came from the answers cached for every worker."""
-        return self._cache.get(f"{self.epoch}|{window}|{route!r}", self.generation(),
-                               lambda: orjson.dumps(self._compute(window, route, self._clock())))
+    def answer(self, window: int, route: str | None, page_url: str | None = None) -> tuple[bytes, bool]:
+        """`state(window, route)` as JSON, and whether it came from the answers cached for every worker.
+        `page_url` (the path asked for, no query string) is the `pageUrl` of each vital with data: one cached
+        answer serves every URL of a route."""
+        body, hit = self._cache.get(f"{self.epoch}|{window}|{route!r}", self.generation(),
+                                    lambda: orjson.dumps(self._compute(window, route, self._clock())))
+        if page_url is None:
+            return body, hit
+        answer = orjson.loads(body)
+        for item in answer["vitals"]:
+            if item["value"] is not None:
+                item["pageUrl"] = page_url
+        return orjson.dumps(answer), hit
 
     def state(self, window: int, route: str | None, now: float | None = None) -> dict[str, Any]:
         """The summary of `window` seconds up to `now` on `route` (every route when None); without `now`, the
@@ -298,47 +302,49 @@ class SummaryService:
             prev = before.p(0.75)
             target = self._target_for(name, route, None) if self._target_for else None
             target = vital.good if target is None else target
+            budget = self._budget_for(name, route, None) if self._budget_for else None
+            within = within_budget(state.p(budget.percentile / 100) if budget is not None else None, budget)
             entry: dict[str, Any] = {
                 "value": _display(vital, p75),
                 "unit": vital.display_unit or "score",
                 "rating": vital.rate(p75) if p75 is not None else None,
                 "target": _display(vital, target),
+                "budget": budget_view(vital, budget),
+                "withinBudget": within,
                 "samples": state.samples,
                 "goodShare": _round(state.share_at_most(vital.good)),
                 "poorShare": _complement(state.share_at_most(vital.poor)),
                 "withinTarget": _round(state.share_at_most(target)),
                 "previous": _display(vital, prev),
                 "trend": _trend(p75, prev),
-                **self._confidence(state, route),
+                **self._confidence(state, budget),
             }
             if self._diagnose is not None:
                 entry["diagnosis"] = self._diagnose(name, route)
-            if self._suggest is not None and p75 is not None and p75 > target:
+            if self._suggest is not None and p75 is not None and (p75 > target or within is False):
                 entry["suggestedFix"] = self._suggest(name)
             metrics[name] = entry
             if p75 is not None:
                 p75s[name] = p75
-                if entry["rating"] == "poor":
-                    critical.append({
-                        "metric": name,
-                        "value": entry["value"],
-                        "target": entry["target"],
-                        "message": f"{name} p75 is {entry['value']:g}{vital.display_unit} on "
-                        f"{route or 'all routes'}, poor (over {_display(vital, vital.poor):g}{vital.display_unit})",
-                    })
+            issue = _issue(vital, entry, route)
+            if issue is not None:
+                critical.append(issue)
         return {
             "window": window,
             "page": route,
+            "vitals": [contract_vital(VITALS[name], entry, route, None) for name, entry in metrics.items()],
             "metrics": metrics,
             "overallScore": overall_score(p75s),
-            "criticalIssues": critical,
+            "criticalIssues": len(critical),
+            "criticalIssueList": critical,
+            "budgetsMet": budgets_met(metrics),
+            "lastChecked": last_checked(now),
         }
 
-
-    def _confidence(self, state: VitalState, route: str | None) -> dict[str, Any]:
+    @staticmethod
+    def _confidence(state: VitalState, budget: BudgetRule | None) -> dict[str, Any]:
         """How far the p75 can be trusted: "low" under the applying budget's `min_samples`, the bucket it
         falls in (the display unit; upper null for the +Inf bucket) and the same in words for people."""
-        budget = self._budget_for(state.vital.name, route, None) if self._budget_for else None
         minimum = MIN_SAMPLES if budget is None else budget.min_samples
         bucket = quantile_bucket(0.75, state.edges, state.counts)
         if bucket is None:
@@ -371,11 +377,27 @@ def range_text(vital: Vital, lower: float, upper: float | None, samples: int) ->
     return f"{number(lower)}-{number(upper)}{unit}, {count}"
 
 
-def _display(vital: Vital, value: float | None) -> float | None:
-    if value is None:
+def _issue(vital: Vital, entry: dict[str, Any], route: str | None) -> dict[str, Any] | None:
+    """A critical issue when the p75 is poor or the budget that applies is broken (one per vital)."""
+    poor = entry["rating"] == "poor"
+    broken = entry["withinBudget"] is False
+    if not poor and not broken:
         return None
-    shown = vital.to_display(value)
-    return round(shown, 4) if not vital.ms else round(shown, 1)
+    unit = vital.display_unit
+    reasons = []
+    if broken:
+        budget = entry["budget"]
+        reasons.append(f"over the {budget['name']} budget of {budget['target']:g}{unit} ({budget['severity']})")
+    if poor:
+        reasons.append(f"poor (over {_display(vital, vital.poor):g}{unit})")
+    return {
+        "metric": vital.name,
+        "value": entry["value"],
+        "target": entry["target"],
+        "budget": entry["budget"]["name"] if broken else None,
+        "kind": "budget" if broken else "rating",
+        "message": f"{vital.name} p75 is {entry['value']:g}{unit} on {route or 'all routes'}, " + " and ".join(reasons),
+    }
 
 
 def _edge(vital: Vital, edge: float) -> float:

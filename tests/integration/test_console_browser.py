@@ -101,3 +101,29 @@ def test_the_console_refreshes_in_place_and_a_run_started_elsewhere_reaches_its_
         assert "updated" in page.inner_text("#refreshed")
     assert any(url.endswith("/favicon.svg") and code == 200 for url, code in icons), icons
     assert not [m for m in messages if "Content Security Policy" in m or "Refused" in m], messages
+
+
+def test_an_lcp_over_its_budget_reads_over_budget_in_red_though_google_rates_it_good(tmp_path: Path) -> None:
+    """The issue's example: an LCP budget of 1750 ms and 40 page views at about 2100 ms. The row turns from
+    "no data" to "over budget" in place, red, before Google's "good"; the budgets-met line follows."""
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("vitals:\n  - metric: LCP\n    name: lcp-site\n    target: 1750\n    severity: critical\n")
+    config = {"budgets_file": str(budgets), "server": {"console_refresh_seconds": 1, "read_cache_seconds": 0}}
+    with exporter(tmp_path, config=config) as srv, chromium() as browser:
+        page = browser.new_page()
+        messages: list[str] = []
+        page.on("console", lambda message: messages.append(message.text))
+        page.goto(f"{srv.url}/")
+        verdict = "#live-vitals tr:has(b:text-is('LCP')) .verdict"
+        assert page.inner_text(verdict) == "no data"
+        batch = [beacon("LCP", 2090 + i % 20, f"over-{i}", page="http://shop.test/cart") for i in range(40)]
+        for start in range(0, 40, 10):
+            assert http("POST", f"{srv.url}/api/web-vitals", batch[start:start + 10])[0] == 200
+        page.wait_for_selector(f"{verdict}:text('over budget')", timeout=20_000)
+        row = page.inner_text("#live-vitals tr:has(b:text-is('LCP'))")
+        assert row.index("over budget") < row.index("good"), row
+        colour = page.eval_on_selector(verdict, "element => getComputedStyle(element).backgroundColor")
+        assert colour == "rgb(197, 34, 31)", colour  # --poor
+        assert page.inner_text("#budgets-met") == "budgets met: 0 of 1"
+        assert "over the lcp-site budget" in page.inner_text("#live-vitals")
+    assert not [m for m in messages if "Content Security Policy" in m or "Refused" in m], messages

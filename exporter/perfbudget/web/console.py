@@ -86,7 +86,7 @@ WINDOWS = ("5m", "1h", "6h", "1d", "7d")
 
 ENDPOINTS = (
     ("POST", "/api/web-vitals", "beacons from web-vitals (one Metric object or an array)"),
-    ("GET", "/api/web-vitals?window=1h", "p75 per vital with rating, target, trend, diagnosis and score"),
+    ("GET", "/api/web-vitals?window=1h", "p75 per vital with its budget verdict, rating, trend, diagnosis and score"),
     ("GET", "/api/perf-fix", "the playbooks; POST runs one (dry run unless approved)"),
     ("GET", "/api/perf-fix/runs", "the audit log of playbook runs"),
     ("POST", "/api/alertmanager", "Alertmanager's webhook (bearer token)"),
@@ -98,13 +98,35 @@ ENDPOINTS = (
 )
 
 
+#: The budget verdict in words and its colour class, from `withinBudget` (None: no data or no budget).
+_VERDICTS = {True: ("within budget", "within"), False: ("over budget", "over")}
+
+
+def _verdict(entry: dict[str, Any]) -> tuple[str, str]:
+    if entry.get("withinBudget") is not None:
+        return _VERDICTS[entry["withinBudget"]]
+    return ("no data", "no-data") if entry["value"] is None else ("no budget", "no-data")
+
+
+def _trend(entry: dict[str, Any], unit: str) -> str:
+    if entry["trend"] == "unknown":
+        return "unknown (no previous window)" if entry.get("previous") is None else "unknown"
+    change = entry["value"] - entry["previous"]
+    return f"{entry['trend']} ({change:+g}{unit})"
+
+
 def _rows(state: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for name, entry in state["metrics"].items():
         vital = VITALS[name]
         unit = vital.display_unit
+        verdict, verdict_class = _verdict(entry)
+        budget = entry.get("budget")
         rows.append({
             "name": name,
+            "verdict": verdict,
+            "verdict_class": verdict_class,
+            "budget_name": budget["name"] if budget else None,
             "description": vital.description.split(":")[0],
             "value": "-" if entry["value"] is None else f"{entry['value']:g}{unit}",
             # Under the budget's min_samples the p75 is shown as the bucket it falls in, not as if exact.
@@ -115,7 +137,7 @@ def _rows(state: dict[str, Any]) -> list[dict[str, Any]]:
             "rating": entry["rating"] or "no-data",
             "samples": int(entry["samples"]),
             "good": "-" if entry["goodShare"] is None else f"{100 * entry['goodShare']:.1f} %",
-            "trend": entry["trend"],
+            "trend": _trend(entry, unit),
             "diagnosis": [
                 (key, item["value"], item["count"])
                 for key, items in (entry.get("diagnosis") or {}).items()
@@ -214,7 +236,8 @@ def index() -> str:
         windows=WINDOWS,
         rows=_rows(summary),
         score=summary["overallScore"],
-        critical=summary["criticalIssues"],
+        critical=summary["criticalIssueList"],
+        budgets_met=summary["budgetsMet"],
         routes=state.routes.known_routes()[:50],
         runs=runs,
         playbooks=playbooks,

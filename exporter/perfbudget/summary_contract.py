@@ -1,0 +1,149 @@
+"""The founding contract's view of a summary: budget verdicts per vital and the `vitals` list.
+
+`summary.py` computes the window's figures per vital (`metrics`, keyed by name); this module says what they
+mean against the budget that applies (`budget`, `withinBudget`, `budgetsMet`) and writes the contract's list
+(`vitals`: name, value, rating, target, unit, trend as a number, pageUrl, diagnosis and suggestedFix as
+sentences), with the structured detail in further fields.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from .vitals import Vital
+
+#: Who is blamed, per attribution key of the summary's `diagnosis` (attribution.DIAGNOSIS_KINDS).
+BLAMED = {
+    "lcpResources": "LCP resource",
+    "lcpElements": "LCP element",
+    "interactionTargets": "interaction target",
+    "longestScripts": "long script",
+    "largestShiftTargets": "layout shift target",
+}
+
+
+class BudgetRule(Protocol):
+    """What the summary reads of the budget that applies to a vital (budgets.model.VitalBudget)."""
+
+    @property
+    def min_samples(self) -> int: ...
+
+    @property
+    def target(self) -> float: ...
+
+    @property
+    def percentile(self) -> float: ...
+
+    @property
+    def severity(self) -> str: ...
+
+    @property
+    def budget_name(self) -> str: ...
+
+
+def display(vital: Vital, value: float | None) -> float | None:
+    """A base-unit value in the vital's display unit, rounded as the answers show it."""
+    if value is None:
+        return None
+    shown = vital.to_display(value)
+    return round(shown, 4) if not vital.ms else round(shown, 1)
+
+
+def budget_view(vital: Vital, budget: BudgetRule | None) -> dict[str, Any] | None:
+    """The budget that applies, as the answer shows it: its name, target (display unit) and severity."""
+    if budget is None:
+        return None
+    return {"name": budget.budget_name, "target": display(vital, budget.target), "severity": budget.severity,
+            "percentile": budget.percentile}
+
+
+def within_budget(value: float | None, budget: BudgetRule | None) -> bool | None:
+    """Whether the budget's percentile (base unit) is at or under its target; None without data or budget."""
+    if value is None or budget is None:
+        return None
+    return value <= budget.target
+
+
+def last_checked(now: float) -> str:
+    """ISO-8601 with its time zone: '2025-10-15T12:00:00Z'."""
+    return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def trend_change(vital: Vital, value: float | None, previous: float | None) -> float | None:
+    """The change against the previous window in the display unit; None without both windows' data."""
+    if value is None or previous is None:
+        return None
+    return round(value - previous, 4 if not vital.ms else 1)
+
+
+def _number(vital: Vital, value: float) -> str:
+    return f"{value:g} {vital.display_unit}" if vital.display_unit else f"{value:g}"
+
+
+def diagnosis_sentence(vital: Vital, entry: dict[str, Any], route: str | None) -> str:
+    """What the window and the beacons' attribution say, for a person: the p75 against its budget, then the
+    most-blamed element or resource per kind with its page-load count (counted since the attribution store
+    began, not only in this window)."""
+    where = route or "all routes"
+    if entry["value"] is None:
+        return f"No {vital.name} reports on {where} in this window."
+    samples = int(entry["samples"])
+    head = f"{vital.name} p75 is {_number(vital, entry['value'])} over {samples} page load" \
+           f"{'' if samples == 1 else 's'} on {where}"
+    budget = entry.get("budget")
+    if budget is not None and entry.get("withinBudget") is not None:
+        verdict = "over" if entry["withinBudget"] is False else "within"
+        head += f", {verdict} the {budget['name']} budget of {_number(vital, budget['target'])}"
+    blamed = [
+        f"{BLAMED.get(key, key)} {items[0]['value']} ({items[0]['count']} page load"
+        f"{'' if items[0]['count'] == 1 else 's'})"
+        for key, items in (entry.get("diagnosis") or {}).items() if items
+    ]
+    if blamed:
+        return f"{head}. Most blamed: {'; '.join(blamed)}."
+    if entry.get("diagnosis") == {}:  # attribution.DIAGNOSIS_KINDS keeps nothing for this vital
+        return f"{head}. Its attribution is not kept, so nothing is blamed."
+    return f"{head}. No attribution recorded for it yet."
+
+
+def fix_sentence(vital: Vital, entry: dict[str, Any], fix: dict[str, Any] | None) -> str:
+    """What a person can do: preview the suggested playbook's dry run, or why nothing is suggested."""
+    if entry["value"] is None:
+        return f"Nothing to fix yet: no {vital.name} data in this window."
+    if fix is None:
+        if entry.get("withinBudget") is False:
+            return f"No playbook addresses {vital.name}; look at the diagnosis."
+        return f"None needed: {vital.name} is within its target."
+    expected = fix.get("expectedImprovement")
+    return (f"Preview the {fix['name']} playbook: POST /api/perf-fix {{playbookId: {fix['playbookId']}, "
+            f"dryRun: true}}" + (f" (expected: {expected})" if expected else "") + ".")
+
+
+def contract_vital(vital: Vital, entry: dict[str, Any], route: str | None, page_url: str | None) -> dict[str, Any]:
+    """One item of the contract's `vitals` list from the summary's `metrics[name]` entry."""
+    fix = entry.get("suggestedFix")
+    return {
+        "name": vital.name,
+        "value": entry["value"],
+        "rating": entry["rating"],
+        "target": entry["target"],
+        "unit": entry["unit"],
+        "trend": trend_change(vital, entry["value"], entry["previous"]),
+        "trendDirection": entry["trend"],
+        "pageUrl": page_url if entry["value"] is not None else None,
+        "diagnosis": diagnosis_sentence(vital, entry, route),
+        "suggestedFix": fix_sentence(vital, entry, fix),
+        "diagnosisDetail": entry.get("diagnosis"),
+        "suggestedFixDetail": fix,
+        "budget": entry["budget"],
+        "withinBudget": entry["withinBudget"],
+        "samples": entry["samples"],
+        "confidence": entry.get("confidence"),
+    }
+
+
+def budgets_met(metrics: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """How many vitals with a budget and data are within it, of how many."""
+    verdicts = [entry["withinBudget"] for entry in metrics.values() if entry["withinBudget"] is not None]
+    return {"met": sum(1 for ok in verdicts if ok), "total": len(verdicts)}
