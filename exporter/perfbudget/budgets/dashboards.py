@@ -13,6 +13,7 @@ from typing import Any
 
 from ..vitals import VITALS, Vital
 from . import naming
+from .dashboard_budgets import budget_line_style, budget_lines, rating_steps
 from .model import Budgets
 from .promql import equality, selector
 from .stages.resources import RESOURCE_RULES, resource_thresholds
@@ -100,10 +101,11 @@ def _variable_query(name: str, label: str, query: str) -> dict[str, Any]:
             "sort": 1, "hide": 0, "options": [], "regex": ""}
 
 
-def _dashboard(key: str, title: str, header: str, variables: list[dict[str, Any]], layout: _Layout,
-               budgets: Budgets) -> dict[str, Any]:
+def _dashboard(key: str, title: str, header: str, variables: list[dict[str, Any]], layout: _Layout) -> dict[str, Any]:
+    # Relative (Grafana prefixes its sub-path), keeping the time range and the variables the dashboards share.
     links = [{"title": other.replace("-", " ").capitalize(), "type": "link", "icon": "dashboard",
-              "url": naming.dashboard_url(budgets.grafana_url, other), "targetBlank": False}
+              "url": f"/d/{naming.DASHBOARD_UIDS[other]}/{other}", "keepTime": True, "includeVars": True,
+              "targetBlank": False}
              for other in naming.DASHBOARD_UIDS if other != key]
     return {
         "uid": naming.DASHBOARD_UIDS[key],
@@ -126,14 +128,6 @@ def _dashboard(key: str, title: str, header: str, variables: list[dict[str, Any]
 
 # --- Web Vitals overview ----------------------------------------------------------------------------
 
-def _general_target(budgets: Budgets, vital: Vital) -> float:
-    """The target of the budget for every route and device, else Google's good threshold."""
-    for budget in budgets.vitals:
-        if budget.metric == vital.name and budget.route is None and budget.device is None:
-            return budget.target
-    return vital.good
-
-
 def _p75_recorded(vital: Vital) -> str:
     buckets = naming.vital_bucket_increase(vital, DASHBOARD_WINDOW)
     return f"histogram_quantile(0.75, sum by (le) ({buckets}{VITAL_FILTER}))"
@@ -148,8 +142,7 @@ def _rate(vital: Vital, suffix: str, *, by: str = "le", offset: str = "", le: st
 
 def web_vitals_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
     layout = _Layout()
-    steps = {name: ((None, "green"), (_general_target(budgets, v), "orange"), (v.poor, "red"))
-             for name, v in VITALS.items()}
+    steps = {name: rating_steps(budgets, v) for name, v in VITALS.items()}
     layout.row(f"p75 over the last {DASHBOARD_WINDOW} against the budget")
     for name, vital in VITALS.items():
         layout.add(panel("stat", f"{name} p75", [target(_p75_recorded(vital), f"{name} p75", instant=True)],
@@ -157,12 +150,18 @@ def web_vitals_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
                          options={"colorMode": "background", "graphMode": "none",
                                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
                    width=24 // 5 if name != "TTFB" else 24 - 4 * (24 // 5), height=4)
-    layout.row("p75 over time, against the budget and the same time a week earlier")
+    layout.row("p75 over time, against every budget that applies and the same time a week earlier")
     for name, vital in VITALS.items():
         quantile = f"histogram_quantile(0.75, {_rate(vital, '_bucket')})"
         week = f"histogram_quantile(0.75, {_rate(vital, '_bucket', offset='1w')})"
-        layout.add(panel("timeseries", f"{name} p75", [target(quantile, "p75"), target(week, "p75 a week earlier")],
-                         _unit(vital), thresholds=steps[name], line=True), width=12, height=8)
+        lines = [target(expr, legend) for expr, legend in budget_lines(budgets, vital)]
+        layout.add(panel("timeseries", f"{name} p75",
+                         [target(quantile, "p75"), target(week, "p75 a week earlier"), *lines], _unit(vital),
+                         thresholds=((None, "green"), (vital.good, "orange"), (vital.poor, "red")), line=True,
+                         description=f"{vital.description} Dashed: the budgets (Grafana shows a budget while the "
+                                     "selected routes and devices hold page loads it applies to); threshold lines: "
+                                     "Google's good and poor.",
+                         overrides=[budget_line_style()]), width=12, height=8)
     layout.row("Share of page loads rated good, needs improvement and poor")
     for name, vital in VITALS.items():
         count = _rate(vital, "_count", by="")
@@ -183,7 +182,10 @@ def web_vitals_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
     targets.append(target(f"{naming.vital_count_increase(VITALS['LCP'], DASHBOARD_WINDOW)}{VITAL_FILTER}",
                           instant=True, fmt="table"))
     overrides = [{"matcher": {"id": "byName", "options": f"Value #{chr(ord('A') + i)}"},
-                  "properties": [{"id": "displayName", "value": f"{name} p75"}, {"id": "unit", "value": _unit(v)}]}
+                  "properties": [{"id": "displayName", "value": f"{name} p75"}, {"id": "unit", "value": _unit(v)},
+                                 {"id": "thresholds", "value": _thresholds(steps[name])},
+                                 {"id": "color", "value": {"mode": "thresholds"}},
+                                 {"id": "custom.cellOptions", "value": {"type": "color-background"}}]}
                  for i, (name, v) in enumerate(VITALS.items())]
     overrides.append({"matcher": {"id": "byName", "options": f"Value #{chr(ord('A') + len(VITALS))}"},
                       "properties": [{"id": "displayName", "value": "page loads (LCP)"},
@@ -201,7 +203,7 @@ def web_vitals_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
                    width=12 if name != "TTFB" else 24, height=8)
     variables = [_variable_query("route", "Route", "label_values(perfbudget_lcp_seconds_count, route)"),
                  _variable_query("device", "Device", "label_values(perfbudget_lcp_seconds_count, device)")]
-    return _dashboard("web-vitals", "Web Vitals", header, variables, layout, budgets)
+    return _dashboard("web-vitals", "Web Vitals", header, variables, layout)
 
 
 # --- service budgets --------------------------------------------------------------------------------
@@ -249,7 +251,7 @@ def service_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
             layout.add(panel("timeseries", resource.what.capitalize(), [target(resource.record, legend)], "percentunit",
                              thresholds=((None, "green"), (threshold, "red")), line=True), width=8, height=8)
     variables = [_variable_query("job", "Job", f"label_values({errors.metric}, job)")]
-    return _dashboard("service-budgets", "Service budgets", header, variables, layout, budgets)
+    return _dashboard("service-budgets", "Service budgets", header, variables, layout)
 
 
 # --- exporter health --------------------------------------------------------------------------------
@@ -297,7 +299,7 @@ def exporter_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
     ):
         layout.add(panel("timeseries", title, [target(expr, legend)], unit), width=12, height=8)
     variables = [_variable_query("job", "Job", "label_values(perfbudget_build_info, job)")]
-    return _dashboard("exporter-health", "perfbudget exporter health", header, variables, layout, budgets)
+    return _dashboard("exporter-health", "perfbudget exporter health", header, variables, layout)
 
 
 def dashboards(budgets: Budgets, header: str) -> dict[str, dict[str, Any]]:
