@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from .processes import pid_alive
 from .routes import url_path
 
 KINDS = ("lcp.url", "lcp.target", "inp.target", "inp.script", "cls.target")
@@ -152,16 +153,6 @@ def _merge_into(target: dict[K, Table], key: K, counts: Table) -> None:
     table = target.setdefault(key, {})
     for value, count in counts.items():
         table[value] = table.get(value, 0) + count
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -341,7 +332,7 @@ def _is_past(path: Path, horizon: float) -> bool:
             return True
     except OSError:
         return False
-    return rest.startswith(f"{HOST_TAG}-") and pid_text.isdigit() and not _pid_alive(int(pid_text))
+    return rest.startswith(f"{HOST_TAG}-") and pid_text.isdigit() and not pid_alive(int(pid_text))
 
 
 def _write_json(target: Path, data: dict[str, Any]) -> None:

@@ -223,3 +223,40 @@ def beacon(name: str, value: float, metric_id: str, page: str = "http://shop.tes
     return {"name": name, "value": value, "delta": value, "id": metric_id, "rating": "good",
             "navigationType": "navigate", "pageUrl": page, **extra}
 
+
+
+def workers(srv: Server) -> set[int]:
+    """The server's worker processes (granian's), its children as /proc lists them."""
+    pids: set[int] = set()
+    for task in Path(f"/proc/{srv.proc.pid}/task").glob("*"):
+        try:
+            pids |= {int(p) for p in (task / "children").read_text().split()}
+        except OSError:
+            continue
+    return pids
+
+
+def kill_one_worker(srv: Server, answers: Any = None) -> int:
+    """SIGKILL one of two workers, wait for granian to respawn it and for `answers()` (default: /-/healthy
+    is 200) to hold; the master must still run. Returns the killed pid."""
+    wait_for(lambda: len(workers(srv)) == 2, 60, what="two workers")
+    victim = min(workers(srv))
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: len(workers(srv) - {victim}) == 2, 30, what="a worker respawned")
+    wait_for(answers or (lambda: http("GET", f"{srv.url}/-/healthy")[0] == 200), 30, what="the server answers")
+    assert srv.proc.poll() is None, srv.output()
+    return victim
+
+
+def dry_run(srv: Server, playbook: str, timeout: float = 60) -> dict[str, Any]:
+    """Start a dry run of `playbook` through POST /api/perf-fix and return the run once it has ended."""
+    status, body = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": playbook, "dryRun": True})
+    assert status == 202, body
+
+    def ended() -> dict[str, Any] | None:
+        status, run = http("GET", f"{srv.url}/api/perf-fix/runs/{body['id']}")
+        assert status == 200, run
+        return run if run["state"] in ("succeeded", "failed") else None
+
+    run: dict[str, Any] = wait_for(ended, timeout, what=f"the {playbook} dry run to end")
+    return run

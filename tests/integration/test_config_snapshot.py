@@ -3,8 +3,6 @@ snapshot), never from the files on disk, which change nothing until a reload acc
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from .stack import Server, beacon, exporter, http, wait_for
+from .stack import Server, beacon, exporter, http, kill_one_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,30 +33,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Pa
         yield srv, tmp / "perfbudget.yml", budgets
 
 
-def _workers(master: int) -> set[int]:
-    """granian's worker processes: the master's children (forked, so with its command line)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == master:
-            found.add(int(entry.name))
-    return found
-
-
 def _kill_one_worker(srv: Server) -> None:
-    time.sleep(RESPAWN_GUARD)
-    wait_for(lambda: len(_workers(srv.proc.pid)) == 2, 60, what="two workers (a reload's respawn done)")
-    before = _workers(srv.proc.pid)
-    victim = min(before)
-    os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: len(_workers(srv.proc.pid) - {victim}) == 2, 30, what="a worker respawned")
-    wait_for(lambda: _batches_status(srv, 3, 6) != {None}, 30, what="the respawned worker answers")
-    assert srv.proc.poll() is None, srv.output()
+    time.sleep(RESPAWN_GUARD)  # a reload's respawn done first
+    kill_one_worker(srv, answers=lambda: _batches_status(srv, 3, 6) != {None})
 
 
 def _batches_status(srv: Server, size: int, tries: int = 16) -> set[int | None]:

@@ -6,12 +6,9 @@ on the route; the webhook's execute from an alert needs `playbooks.execute_min_c
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +19,7 @@ from perfbudget.budgets import naming
 from perfbudget.budgets.generate import generate_files
 from perfbudget.budgets.model import load_budgets
 
-from .stack import Server, beacon, exporter, http, prom_query, prometheus, wait_for
+from .stack import Server, beacon, exporter, http, kill_one_worker, prom_query, prometheus, wait_for
 
 pytestmark = pytest.mark.integration
 TOKEN = "distinct-clients-token-0123456789"
@@ -128,7 +125,7 @@ def test_real_clients_through_both_workers_and_a_respawned_one_make_it_fire_and_
     exp, prom = stack
     for address in CLIENTS[:2]:
         _poor_beacons(exp, address, 4)
-    _kill_one_worker(exp)
+    kill_one_worker(exp)
     _poor_beacons(exp, CLIENTS[2], 4)
     counted = _distinct(exp)
     assert counted is not None and counted >= 3  # 4, or 3 when two hashes share a register (1 in 40)
@@ -137,22 +134,3 @@ def test_real_clients_through_both_workers_and_a_respawned_one_make_it_fire_and_
     found = wait_for(lambda: _firing(prom), 30, what="the budget alert to fire")
     assert found[0]["labels"]["alertname"] == naming.ALERT_VITAL_BUDGET
     assert _webhook(exp, _now())["mode"] == "execute"
-
-
-def _workers(master: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
-                found.add(int(entry.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
-def _kill_one_worker(srv: Server) -> None:
-    wait_for(lambda: len(_workers(srv.proc.pid)) == 2, 60, what="two workers")
-    victim = min(_workers(srv.proc.pid))
-    os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: len(_workers(srv.proc.pid) - {victim}) == 2, 30, what="a worker respawned")
-    wait_for(lambda: http("GET", f"{srv.url}/-/healthy")[0] == 200, 30, what="the server answers")

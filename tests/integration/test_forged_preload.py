@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ..actions.conftest import photo
-from .stack import Server, beacon, exporter, http, wait_for
+from .stack import Server, beacon, dry_run, exporter, http, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +47,7 @@ def _lcp_resources(srv: Server) -> dict[str, int]:
 
 
 def _preload_preview(srv: Server) -> dict[str, Any]:
-    status, body = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": "optimize-images", "dryRun": True})
-    assert status == 202, body
-
-    def finished() -> dict[str, Any] | None:
-        status, run = http("GET", f"{srv.url}/api/perf-fix/runs/{body['id']}")
-        assert status == 200, run
-        return run if run["state"] in ("succeeded", "failed") else None
-
-    run: dict[str, Any] = wait_for(finished, 60, what="the optimize-images dry run to finish")
+    run = dry_run(srv, "optimize-images")
     assert run["state"] == "succeeded", run
     preload = next(a for a in run["actions"] if a["kind"] == "preload")
     assert preload["status"] == "previewed", preload

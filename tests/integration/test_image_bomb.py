@@ -12,12 +12,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ..actions.conftest import bomb_png, photo
-from .stack import Server, exporter, http, wait_for
+from .stack import Server, dry_run, exporter
 
 pytestmark = pytest.mark.integration
 
@@ -78,25 +77,12 @@ def large_images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-def _dry_run(srv: Server) -> dict[str, Any]:
-    status, body = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": "optimize-images", "dryRun": True})
-    assert status == 202, body
-
-    def finished() -> dict[str, Any] | None:
-        status, run = http("GET", f"{srv.url}/api/perf-fix/runs/{body['id']}")
-        assert status == 200, run
-        return run if run["state"] in ("succeeded", "failed") else None
-
-    run: dict[str, Any] = wait_for(finished, 120, what="the optimize-images dry run to finish")
-    return run
-
-
 def test_an_anonymous_dry_run_skips_the_bomb_with_its_reason_and_previews_the_photos(
     server: tuple[Server, Path],
 ) -> None:
     srv, site = server
     started = time.monotonic()
-    run = _dry_run(srv)
+    run = dry_run(srv, "optimize-images", timeout=120)
     elapsed = time.monotonic() - started
     peak = _peak_rss_mb(srv.proc.pid)
     print(f"\ndry run with a 13000x13000 PNG in the site: {elapsed:.1f} s, peak RSS {peak:.0f} MB", file=sys.stderr)
@@ -121,7 +107,7 @@ def test_large_images_within_the_limit_are_decoded_one_at_a_time_within_the_memo
     # is decoded, so two at once took a worker to 884 MB. The default budget (512 MiB) lets one in at a
     # time, and the pixels it freed go back to the system before the next one starts (without that, glibc
     # kept each thread's last image: 640 MB).
-    run = _dry_run(large_images)
+    run = dry_run(large_images, "optimize-images", timeout=120)
     peak = _peak_rss_mb(large_images.proc.pid)
     print(f"\ndry run of three 59 MP PNGs, two threads: peak RSS {peak:.0f} MB", file=sys.stderr)
     assert run["state"] == "succeeded", run

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .stack import Server, beacon, exporter, http, wait_for
+from .stack import Server, beacon, exporter, http, wait_for, workers
 
 TOKEN = "read-cost-test-token-0123456789"
 
@@ -26,16 +26,6 @@ def _get(server: Server, path: str, headers: dict[str, str] | None = None) -> tu
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         conn.close()
-
-
-def _workers(server: Server) -> set[int]:
-    pids: set[int] = set()
-    for task in Path(f"/proc/{server.proc.pid}/task").glob("*"):
-        try:
-            pids |= {int(p) for p in (task / "children").read_text().split()}
-        except OSError:
-            continue
-    return pids
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +97,8 @@ def test_the_attribution_file_of_a_killed_worker_is_merged_with_its_counts_and_r
             report = beacon("LCP", 3100, f"hero-{i}", page="http://shop.test/products/1",
                             attribution={"url": "http://shop.test/img/hero.jpg", "target": "img.hero"})
             assert http("POST", f"{srv.url}/api/web-vitals", [report])[0] == 200
-        workers = _workers(srv)
-        assert len(workers) == 2
+        pids = workers(srv)
+        assert len(pids) == 2
 
         def files_of(pids: set[int]) -> dict[int, Path]:
             found = {int(p.name.split("-", 1)[0]): p for p in directory.glob("*-*.json")}
@@ -119,13 +109,13 @@ def test_the_attribution_file_of_a_killed_worker_is_merged_with_its_counts_and_r
             resources = body["metrics"]["LCP"]["diagnosis"]["lcpResources"]
             return int(resources[0]["count"]) if status == 200 and resources else 0
 
-        wait_for(lambda: len(files_of(workers)) == 2 and diagnosed() == 30, 30,
+        wait_for(lambda: len(files_of(pids)) == 2 and diagnosed() == 30, 30,
                  what="both workers' files holding every report")
-        victim = max(workers, key=lambda pid: files_of(workers)[pid].stat().st_size)
-        victim_file = files_of(workers)[victim]
+        victim = max(pids, key=lambda pid: files_of(pids)[pid].stat().st_size)
+        victim_file = files_of(pids)[victim]
         assert json.loads(victim_file.read_text())["tables"], "the victim's file holds reports"
         os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: len(_workers(srv) - workers) == 1, 30, what="granian to respawn the killed worker")
+        wait_for(lambda: len(workers(srv) - pids) == 1, 30, what="granian to respawn the killed worker")
         wait_for(lambda: not victim_file.exists(), 30, what="a live worker to merge the killed worker's file")
         assert (directory / "merged.json").exists()
         assert diagnosed() == 30  # its counts are kept

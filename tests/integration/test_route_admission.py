@@ -3,16 +3,13 @@ fill only what is left of routes.max_routes, across both workers and after a wor
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .stack import Server, beacon, exporter, http, wait_for
+from .stack import Server, beacon, exporter, http, kill_one_worker, wait_for
 
 pytestmark = pytest.mark.integration
 MAX_ROUTES = 20
@@ -24,28 +21,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     config = {"routes": {"patterns": ["/products/:id", "/cart"], "max_routes": MAX_ROUTES}}
     with exporter(tmp, workers=2, config=config) as server:
         yield server
-
-
-def _workers(master: int) -> set[int]:
-    """granian's worker processes: the master's children."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
-                found.add(int(entry.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
-def _kill_one_worker(srv: Server) -> None:
-    wait_for(lambda: len(_workers(srv.proc.pid)) == 2, 60, what="two workers")
-    before = _workers(srv.proc.pid)
-    victim = min(before)
-    os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: len(_workers(srv.proc.pid) - {victim}) == 2, 30, what="a worker respawned")
-    wait_for(lambda: http("GET", f"{srv.url}/-/healthy")[0] == 200, 30, what="the server answers")
-    assert srv.proc.poll() is None, srv.output()
 
 
 def _send(srv: Server, path: str) -> None:
@@ -82,7 +57,7 @@ def test_junk_paths_sent_first_do_not_crowd_out_the_configured_routes(srv: Serve
 def test_a_respawned_worker_sees_the_same_table(srv: Server) -> None:
     before = _ttfb_counts(srv)
     admitted = sorted(route for route in before if route.startswith("/junk"))
-    _kill_one_worker(srv)
+    kill_one_worker(srv)
     after_kill = _ttfb_counts(srv)  # the killed worker's slab is gone with it: compare increases from here
     for _ in range(8):
         _send(srv, "/products/43")

@@ -31,7 +31,7 @@ from perfbudget.store import Reader, Table
 from perfbudget.store.slab import PREFIX, SUFFIX, Slab
 from perfbudget.vitals import VITALS
 
-from .stack import Server, exporter, http, prom_query, prometheus, wait_for
+from .stack import Server, exporter, http, prom_query, prometheus, wait_for, workers
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     slabs = tmp / "multiproc"
     with exporter(tmp / "exporter", workers=2, config={"beacons": {"rate_limit": "off"}},
                   env={"PROMETHEUS_MULTIPROC_DIR": str(slabs)}) as server:
-        wait_for(lambda: len(_workers(server)) == 2, 30, what="two workers")
+        wait_for(lambda: len(workers(server)) == 2, 30, what="two workers")
         yield Stack(server, slabs)
 
 
@@ -191,17 +191,6 @@ def _diff(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, 
     return {k: after[k] - before[k] for k in after}
 
 
-def _workers(server: Server) -> set[int]:
-    """The server process's children (granian's workers), from /proc."""
-    pids: set[int] = set()
-    for task in Path(f"/proc/{server.proc.pid}/task").glob("*"):
-        try:
-            pids |= {int(p) for p in (task / "children").read_text().split()}
-        except OSError:
-            continue
-    return pids
-
-
 def _per_slab(slabs: Path) -> dict[int, float]:
     """Reports accepted per writer pid, each worker's slab read on its own through the store's Reader."""
     out: dict[int, float] = {}
@@ -238,7 +227,7 @@ def test_every_accepted_report_is_counted_once_whichever_worker_took_it_or_answe
 
     slabs_after = _per_slab(stack.slabs)
     per_worker = {pid: n - slabs_before.get(pid, 0.0) for pid, n in slabs_after.items()}
-    assert sorted(pid for pid, n in per_worker.items() if n > 0) == sorted(_workers(server)), per_worker
+    assert sorted(pid for pid, n in per_worker.items() if n > 0) == sorted(workers(server)), per_worker
     assert sum(per_worker.values()) == sum(sent.values())
 
     for _ in range(6):
@@ -308,9 +297,9 @@ def _kill_when(victim: int, tallies: list[Tally], answered: int) -> None:
 def test_a_worker_killed_mid_burst_loses_only_what_it_had_not_answered(stack: Stack) -> None:
     server = stack.server
     before = _figures(_scrape(server))
-    workers = _workers(server)
-    assert len(workers) == 2
-    victim, survivor = sorted(workers)
+    live = workers(server)
+    assert len(live) == 2
+    victim, survivor = sorted(live)
     slabs_before = _per_slab(stack.slabs)
     threads, tallies = _burst(server.port, 150)
     _kill_when(victim, tallies, 300)
@@ -320,9 +309,9 @@ def test_a_worker_killed_mid_burst_loses_only_what_it_had_not_answered(stack: St
     unanswered = sum(t.unanswered for t in tallies)
     assert sum(t.answered for t in tallies) + unanswered == CLIENTS * 150
 
-    respawned = wait_for(lambda: (_workers(server) - {survivor}) if len(_workers(server)) == 2 else None, 30,
+    respawned = wait_for(lambda: (workers(server) - {survivor}) if len(workers(server)) == 2 else None, 30,
                          what="granian to respawn the killed worker")
-    assert victim not in respawned and survivor in _workers(server)
+    assert victim not in respawned and survivor in workers(server)
     wait_for(lambda: http("GET", f"{server.url}/-/ready")[0] == 200, 30, what="the server ready again")
 
     after = _figures(_scrape(server))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import secrets
 
+from ..processes import pid_alive
+
 _LIVE_TOKENS: set[str] = set()
 
 
@@ -30,13 +32,7 @@ def owner_alive(owner: str) -> bool:
         return False
     if pid == os.getpid():
         return token in _LIVE_TOKENS
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True
+    return pid_alive(pid)
 
 
 def alive_at_start(owner: str) -> bool:

@@ -24,6 +24,7 @@ from operator import add
 from pathlib import Path
 from typing import cast
 
+from ..processes import pid_alive
 from .layout import OVERFLOW_OFFSET, USED_OFFSET, FamilySpec, Labels, Region, decode_key
 from .slab import PREFIX, SUFFIX, Slab, SlabError
 from .table import Table
@@ -260,22 +261,12 @@ def _settle(slab: Slab, base: int, n: int) -> tuple[Row, float]:
         if seq == q[base] and not seq & 1 and sum(counts) * 2 == seq:
             return counts, total
         if dead is None:
-            dead = not _alive(slab.pid)
+            dead = not pid_alive(slab.pid)
         if dead:
             return counts, total  # died mid-observation: the slot stays as it is
         time.sleep(0 if attempt < 20 else 0.0002)
     log.debug("store: %s: a slot stayed busy for %d reads; taken as it is", slab.label, _SETTLE_ATTEMPTS)
     return counts, total
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _matcher(spec: FamilySpec, match: Mapping[str, str] | None) -> list[tuple[int, str]]:
