@@ -135,8 +135,9 @@ def _apply(base: Rows, delta: Rows) -> Rows:
 class SnapshotStore:
     """The frames in `path` (SQLite, WAL), for every worker of every run."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, retention: int = RETENTION) -> None:
         self.path = path
+        self.retention = retention  # seconds of frames kept (METRICS_RETENTION_DAYS)
         prepare(path, (
             "CREATE TABLE IF NOT EXISTS epochs (epoch TEXT PRIMARY KEY, started REAL NOT NULL)",
             # One row per epoch and minute; base: the keyframe's id for a delta, NULL for a keyframe.
@@ -238,7 +239,7 @@ class SnapshotStore:
             db.execute("COMMIT")
 
     def _downsample(self, db: sqlite3.Connection, now: int) -> None:
-        db.execute("DELETE FROM frames WHERE ts < ?", (now - RETENTION,))
+        db.execute("DELETE FROM frames WHERE ts < ?", (now - self.retention,))
         # Only the index is read here (no blobs): a few thousand rows at most.
         old = db.execute("SELECT id, epoch, ts, base FROM frames WHERE ts < ?", (now - TIERS[0][0],)).fetchall()
         if not old:
@@ -256,7 +257,7 @@ class SnapshotStore:
         gone = [(fid,) for fid, _, _, _ in old if fid not in keep]
         db.executemany("DELETE FROM frames WHERE id = ?", gone)
         db.execute("DELETE FROM epochs WHERE started < ? AND epoch NOT IN (SELECT DISTINCT epoch FROM frames)",
-                   (now - RETENTION,))
+                   (now - self.retention,))
         db.execute("DELETE FROM ladders WHERE epoch NOT IN (SELECT epoch FROM epochs)")
 
     def heads(self, t: float) -> dict[str, Head]:
