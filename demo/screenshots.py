@@ -1,12 +1,12 @@
-"""The README's screenshots, from a real run: the local stack, real Chromium, real beacons, a real dry run.
+"""The README's screenshots, from a real run of `perfbudget demo`: real Chromium, real beacons, a real dry run.
 
     .venv/bin/python demo/screenshots.py                 # writes docs/images/console.png and demo.png
 
-It starts demo/local_stack.py's stack on free ports in a temporary directory (the checkout is not touched),
-visits the demo shop's pages in Debian's Chromium (each view waits for the heavy hero, clicks "Add to cart"
-and leaves, so web-vitals reports LCP, INP and CLS), asks the exporter for a dry run of the images playbook,
-and saves the exporter's console and the demo page, 1280 px wide. Needs what the tests need
-(scripts/install-test-deps): Prometheus, Alertmanager, Chromium, Playwright, the web-vitals npm package.
+It runs `perfbudget demo --free-ports` (the README's quick start) in a temporary directory (the checkout is
+not touched), visits the demo shop's pages in Debian's Chromium (each view waits for the heavy hero, clicks
+"Add to cart" and leaves, so web-vitals reports LCP, INP and CLS), asks the exporter for a dry run of the
+images playbook, and saves the exporter's console and the demo page, 1280 px wide. Needs what the tests need
+(scripts/install-test-deps): Chromium, Playwright, the web-vitals npm package.
 """
 
 from __future__ import annotations
@@ -14,18 +14,23 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import re
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_stack import ROOT, Stack, build_parser, local_stack
-
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic", "--hide-scrollbars"]
@@ -72,18 +77,53 @@ def _save(png: bytes, path: Path, colours: int) -> None:
           f"{path.stat().st_size:,} bytes", flush=True)
 
 
-def take(stack: Stack, output: Path, views: int) -> None:
+@contextmanager
+def perfbudget_demo(workdir: Path, bandwidth: int) -> Iterator[tuple[str, str]]:
+    """`perfbudget demo --free-ports` as the quick start runs it; yields the shop's and the console's URLs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PERFBUDGET_", "PROMETHEUS_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "perfbudget", "demo", "--free-ports", "--dir", str(workdir),
+                             "--bandwidth", str(bandwidth)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env, text=True, start_new_session=True)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")), daemon=True).start()
+    try:
+        def printed() -> dict[str, str] | None:
+            if proc.poll() is not None:
+                raise SystemExit("screenshots: perfbudget demo exited:\n" + "".join(lines))
+            found = dict(re.findall(r"^\s+(shop|console):\s+(\S+)", "".join(lines), re.M))
+            return found if len(found) == 2 else None
+
+        found = _wait(printed, 60, "perfbudget demo's URLs")
+        print("".join(lines), end="", flush=True)
+        console = found["console"].rstrip("/")
+        _wait(lambda: _json("GET", f"{console}/-/ready") is not None, 60, "the exporter's /-/ready")
+        yield found["shop"].rstrip("/"), console
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _lcp_samples(exporter: str) -> int:
+    vitals = _json("GET", f"{exporter}/api/web-vitals?window=1h")["vitals"]
+    return next((int(v.get("samples") or 0) for v in vitals if v["name"] == "LCP"), 0)
+
+
+def take(shop: str, exporter: str, output: Path, views: int) -> None:
     from playwright.sync_api import sync_playwright
 
-    exporter = stack.url("exporter")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             for n in range(views):
                 path = PAGES[n % len(PAGES)]
                 print(f"  page view {n + 1}/{views}: {path}", flush=True)
-                _view(browser, f"{stack.url('demo')}{path}")
-            _wait(lambda: _json("GET", f"{exporter}/api/web-vitals?window=1h")["metrics"]["LCP"]["samples"] >= views,
+                _view(browser, f"{shop}{path}")
+            _wait(lambda: _lcp_samples(exporter) >= views,
                   30, "every page view's LCP at the exporter")
             run = _json("POST", f"{exporter}/api/perf-fix", {"playbookId": "optimize-images", "dryRun": True})
             run_id = run.get("id") or run.get("run", {}).get("id")
@@ -98,7 +138,7 @@ def take(stack: Stack, output: Path, views: int) -> None:
             page.close()
 
             page = browser.new_page(viewport={"width": WIDTH, "height": 800})
-            page.goto(f"{stack.url('demo')}/products/42.html", wait_until="load")
+            page.goto(f"{shop}/products/42.html", wait_until="load")
             page.wait_for_function("document.querySelector('img.hero').complete")
             page.wait_for_selector(".promo")
             page.click("#add")
@@ -118,11 +158,9 @@ def main() -> int:
     parser.add_argument("--bandwidth", type=int, default=500_000, help="demo images' bytes per second")
     args = parser.parse_args()
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="perfbudget-screenshots-") as tmp:
-        stack_args = build_parser().parse_args(
-            ["--free-ports", "--run-dir", tmp, "--interval", "5s", "--bandwidth", str(args.bandwidth)])
-        with local_stack(stack_args) as stack:
-            take(stack, args.output_dir.resolve(), args.views)
+    with tempfile.TemporaryDirectory(prefix="perfbudget-screenshots-") as tmp, \
+            perfbudget_demo(Path(tmp) / "demo", args.bandwidth) as (shop, exporter):
+        take(shop, exporter, args.output_dir.resolve(), args.views)
     return 0
 
 
