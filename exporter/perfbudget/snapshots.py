@@ -200,15 +200,16 @@ class SnapshotStore:
         with self._connect() as db:
             return db.execute("SELECT 1 FROM frames WHERE epoch = ? AND ts = ?", (epoch, ts)).fetchone() is not None
 
-    def save(self, epoch: str, ts: int, rows: Rows, replace: bool = False) -> None:
-        """Store one minute's frame; the first worker to store a minute wins unless `replace`."""
+    def save(self, epoch: str, ts: int, rows: Rows, replace: bool = False) -> bool:
+        """Store one minute's frame; the first worker to store a minute wins unless `replace`. Whether it
+        stored the frame (False: another worker had)."""
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 exists = db.execute("SELECT id, base FROM frames WHERE epoch = ? AND ts = ?", (epoch, ts)).fetchone()
                 if exists is not None and not replace:
                     db.execute("COMMIT")
-                    return
+                    return False
                 hour = ts - ts % KEYFRAME_SECONDS
                 key = db.execute(
                     "SELECT id, ts, rows FROM frames WHERE epoch = ? AND ts >= ? AND ts < ? AND base IS NULL "
@@ -230,6 +231,7 @@ class SnapshotStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return True
 
     def downsample(self, now: int) -> None:
         """Thin the frames older than a day (see the module's docstring); drop those past RETENTION."""
