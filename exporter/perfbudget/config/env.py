@@ -16,6 +16,8 @@ RATE_LIMIT_ENV = "PERFBUDGET_RATE_LIMIT"
 LISTEN_ADDRESS_ENV = "PERFBUDGET_LISTEN_ADDRESS"
 WORKERS_ENV = "PERFBUDGET_WORKERS"
 BUDGETS_ENV = "PERFBUDGET_BUDGETS"
+#: The one Prometheus setting (prometheus.url): verification, reports, compare, monitoring, thresholds.
+PROMETHEUS_URL_ENV = "PERFBUDGET_PROMETHEUS_URL"
 #: The web-vitals IIFE build served beside /beacon.js, when it is not in the package or the checkout.
 WEB_VITALS_JS_ENV = "PERFBUDGET_WEB_VITALS_JS"
 
@@ -27,6 +29,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     LISTEN_ADDRESS_ENV: ("server", "listen_address"),
     WORKERS_ENV: ("server", "workers"),
     BUDGETS_ENV: ("budgets_file",),
+    PROMETHEUS_URL_ENV: ("prometheus", "url"),
 }
 
 # The monitoring guide's service thresholds, over the budgets file's service and resource targets.

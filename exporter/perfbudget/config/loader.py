@@ -121,7 +121,7 @@ def set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 #: environment (PERFBUDGET_DATA_DIR, ...) or the embedded defaults stays relative to the working directory.
 PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("data_dir",), ("site_root",), ("budgets_file",), ("playbooks", "directory"), ("playbooks", "audit_file"),
-    ("actions", "allowed_dirs"),
+    ("actions", "allowed_dirs"), ("prometheus", "rules_dir"), ("thresholds_file",),
 )
 
 

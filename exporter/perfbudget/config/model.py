@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from .auth import AuthConfig
 from .base import StrictModel
 from .beacons import BeaconsConfig
 from .otlp import OtlpConfig
 from .playbooks import ActionsConfig, PlaybooksConfig
+from .prometheus import PrometheusConfig, merge_alias
 from .routes import RoutesConfig
 from .server import ServerConfig
 
@@ -23,10 +24,21 @@ class Config(StrictModel):
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig, validate_default=True)
     # The budgets file; the bundled budgets.yaml when unset.
     budgets_file: Path | None = None
+    # The service thresholds set by POST /api/performance-alerts, an input of `perfbudget generate` beside
+    # the budgets file: budgets.overrides.yaml in the budgets file's folder (in data_dir when the budgets
+    # are the bundled ones) when unset.
+    thresholds_file: Path | None = None
     # Where the audit log and the summary's snapshots live (PERFBUDGET_DATA_DIR).
     data_dir: Path = Path("data")
     # The site's static files (PERFBUDGET_SITE_ROOT): the directory actions may change when
     # actions.allowed_dirs names none.
     site_root: Path | None = None
+
+    @field_validator("prometheus")
+    @classmethod
+    def _prometheus_alias(cls, value: PrometheusConfig, info: ValidationInfo) -> PrometheusConfig:
+        actions = info.data.get("actions")  # validated before (declared first); absent when invalid
+        return merge_alias(value, actions.prometheus_url if isinstance(actions, ActionsConfig) else None)

@@ -62,7 +62,7 @@ class ActionsConfig(StrictModel):
     # Grafana for the grafana-annotation action; the token is a service-account token.
     grafana_url: str | None = None
     grafana_token: str | None = None
-    # Prometheus to verify executes against; the exporter's own data is used when unset.
+    # The older name of prometheus.url (config/prometheus.py), kept as its alias: read prometheus.url.
     prometheus_url: str | None = None
     # Public URL of this exporter, for links in annotations, webhooks and alert annotations.
     external_url: str | None = None

@@ -28,8 +28,8 @@ def build_runner(
 ) -> Runner:
     """The runner on the configured audit log; verification from Prometheus when configured, else local data."""
     verifier: Verifier | None = None
-    if config.actions.prometheus_url:
-        verifier = PrometheusVerifier(config.actions.prometheus_url)
+    if config.prometheus.url:
+        verifier = PrometheusVerifier(config.prometheus.url, config.prometheus.timeout_seconds)
     elif summary is not None and edges is not None:
         verifier = LocalVerifier(summary, edges)
     store = Store(audit_path(config))

@@ -1,7 +1,7 @@
 """Did an execute help? The vital's p75 before it (measured when it starts) against the loads since it ended.
 
 Two data sources with one `Verifier` signature: the exporter's own histograms (`LocalVerifier`, the numbers
-of GET /api/web-vitals) or Prometheus (`PrometheusVerifier`, when `actions.prometheus_url` is set).
+of GET /api/web-vitals) or Prometheus (`PrometheusVerifier`, when `prometheus.url` is set).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class LocalVerifier:
 
 
 class PrometheusVerifier:
-    """p75 from Prometheus (`actions.prometheus_url`), `histogram_quantile` over `increase` of the buckets."""
+    """p75 from Prometheus (`prometheus.url`), `histogram_quantile` over `increase` of the buckets."""
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self._url = url.rstrip("/")

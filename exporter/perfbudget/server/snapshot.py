@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from ..budgets.model import bundled_budgets_path
+from ..budgets.overrides import OVERRIDES_FILE, overrides_path
 from ..config import Config, ConfigError
 from ..config.loader import load_config, load_config_document, set_path
 
@@ -75,6 +76,11 @@ def _stage(staging: Path, config_file: Path | None) -> None:
     budgets = staging / "budgets.yaml"
     shutil.copyfile(config.budgets_file or bundled_budgets_path(), budgets)
     set_path(data, ("budgets_file",), str(budgets))
+    # The thresholds set by API travel with the budgets: a worker reads the copy in force, never the file.
+    thresholds = staging / OVERRIDES_FILE
+    if overrides_path(config).exists():
+        shutil.copyfile(overrides_path(config), thresholds)
+    set_path(data, ("thresholds_file",), str(thresholds))
     if config.playbooks.directory is not None:
         playbooks = staging / "playbooks"
         playbooks.mkdir()
