@@ -21,6 +21,9 @@ from flask import Flask
 from opentelemetry.sdk.metrics.export import MetricExporter
 from prometheus_client import CollectorRegistry
 
+from .analytics import Sources
+from .analytics.previews import latest_preview
+from .analytics.sources import LocalVitals, unavailable
 from .answer_cache import AnswerCache
 from .attribution import AttributionStore
 from .beacon_alerts import BeaconAlerts
@@ -38,6 +41,7 @@ from .routes import RouteNormalizer, RouteTable
 from .snapshots import SnapshotStore
 from .summary import SummaryService
 from .web import alerts, auth, console, errors, ops, perffix, summary, writes
+from .web import analytics
 from .web.beacons import BeaconEndpoint
 
 log = logging.getLogger(__name__)
@@ -120,7 +124,7 @@ def create_app(
     vitals_summary = SummaryService(
         metrics.reader,
         edges,
-        SnapshotStore(config.data_dir / "summary.sqlite"),
+        SnapshotStore(config.data_dir / "summary.sqlite", config.metrics_retention_days * 86400),
         epoch=epoch,
         started=clock(),
         target_for=budgets.target_for,
@@ -148,6 +152,12 @@ def create_app(
     console.init_app(app, vitals_summary, routes, runner)
     alerts.init_app(app, runner, metrics.alerts_received)
     perffix.init_app(app, runner)
+    analytics.init_app(app, Sources(
+        LocalVitals(vitals_summary, metrics.reader, edges), budgets, playbooks, attribution.diagnosis,
+        lambda playbook: latest_preview(runner.store, playbook), service=None, outcomes=None,
+        why=unavailable(None, None, "perfbudget's HTTP server history (service_history.py) is not in this build",
+                        "the fix outcomes (playbooks/outcomes.py) are not in this build"),
+        retention_days=config.metrics_retention_days, source="perfbudget"))
     app.wsgi_app = BeaconEndpoint(config, ingestor, metrics, app.wsgi_app)  # type: ignore[method-assign]
 
     attribution.start()

@@ -20,6 +20,8 @@ BUDGETS_ENV = "PERFBUDGET_BUDGETS"
 PROMETHEUS_URL_ENV = "PERFBUDGET_PROMETHEUS_URL"
 #: The web-vitals IIFE build served beside /beacon.js, when it is not in the package or the checkout.
 WEB_VITALS_JS_ENV = "PERFBUDGET_WEB_VITALS_JS"
+#: The monitoring guide's variable: days of the summary's snapshots kept (the analytics' longest range).
+RETENTION_ENV = "METRICS_RETENTION_DAYS"
 
 #: Environment variable -> the config key path it overrides.
 ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
@@ -29,6 +31,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     LISTEN_ADDRESS_ENV: ("server", "listen_address"),
     WORKERS_ENV: ("server", "workers"),
     BUDGETS_ENV: ("budgets_file",),
+    RETENTION_ENV: ("metrics_retention_days",),
     PROMETHEUS_URL_ENV: ("prometheus", "url"),
 }
 

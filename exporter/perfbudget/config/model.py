@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -33,6 +34,9 @@ class Config(StrictModel):
     thresholds_file: Path | None = None
     # Where the audit log and the summary's snapshots live (PERFBUDGET_DATA_DIR).
     data_dir: Path = Path("data")
+    # Days of the summary's minute frames kept (METRICS_RETENTION_DAYS): the longest range the analytics
+    # answer from the exporter's own data; longer ranges come from Prometheus (`perfbudget report --source`).
+    metrics_retention_days: Annotated[int, Field(ge=1, le=400)] = 30
     # The site's static files (PERFBUDGET_SITE_ROOT): the directory actions may change when
     # actions.allowed_dirs names none.
     site_root: Path | None = None
