@@ -32,7 +32,9 @@ from .config import Config, load_config
 from .config.env import EPOCH_ENV
 from .dedup import SeenTable
 from .distinct_clients import ClientSketch, RouteClients
+from .eventlog import configure as configure_event_log
 from .ingest import Ingestor
+from .metric_minutes import MinuteLog
 from .metrics import Metrics, multiprocess_dir
 from .otlp import OtlpPipeline
 from .playbooks import build_runner, load_playbooks, suggest_fix
@@ -91,6 +93,7 @@ def create_app(
     config_path = Path(config_file) if config_file is not None else None
     config = config if config is not None else load_config(config_path)
     registry = registry if registry is not None else CollectorRegistry()
+    configure_event_log(config.logging)  # the structured event log (eventlog.py), this process's
     budgets = load_budgets(config.budgets_file)
     playbooks = load_playbooks(config)
     edges = histogram_edges(budgets)
@@ -121,10 +124,11 @@ def create_app(
         lifetime.add(otlp.shutdown)
     ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label, clients=sketch,
                         alerts=BeaconAlerts(budgets, lambda vital: suggest_fix(playbooks, vital)))
+    snapshots = SnapshotStore(config.data_dir / "summary.sqlite", config.metrics_retention_days * 86400)
     vitals_summary = SummaryService(
         metrics.reader,
         edges,
-        SnapshotStore(config.data_dir / "summary.sqlite", config.metrics_retention_days * 86400),
+        snapshots,
         epoch=epoch,
         started=clock(),
         target_for=budgets.target_for,
@@ -133,6 +137,7 @@ def create_app(
         suggest=lambda vital: suggest_fix(playbooks, vital),
         clock=clock,
         cache=AnswerCache(_shared_file("summary-cache"), config.server.read_cache_seconds, clock),
+        on_saved=MinuteLog(snapshots, edges, epoch).collected,  # metric_collected lines (eventlog)
     )
     lifetime.add(vitals_summary.close)
     runner = build_runner(config, playbooks, metrics=metrics, summary=vitals_summary, edges=edges,

@@ -15,6 +15,7 @@ from pathlib import Path
 from .budgets.model import Budgets, load_budgets
 from .config import Config, ConfigError, load_config
 from .config.env import MASTER_PID_ENV, RUN_DIR_ENV
+from .eventlog import config_reloaded
 from .metrics import Metrics
 from .playbooks.model import load_playbooks
 from .server.snapshot import write_snapshot
@@ -65,6 +66,11 @@ class Reloader:
 
     def reload(self) -> list[str]:
         """Every error, or an empty list once the new configuration is applied."""
+        errors = self._reload()
+        config_reloaded(self._config_file, errors)  # eventlog
+        return errors
+
+    def _reload(self) -> list[str]:
         config, errors = validate_all(self._config_file)
         if config is None or errors:
             self._metrics.config_reload_successful.set(0)

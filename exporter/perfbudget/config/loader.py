@@ -122,6 +122,7 @@ def set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("data_dir",), ("site_root",), ("budgets_file",), ("playbooks", "directory"), ("playbooks", "audit_file"),
     ("actions", "allowed_dirs"), ("prometheus", "rules_dir"), ("thresholds_file",),
+    ("logging", "events_file"),
 )
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from .auth import AuthConfig
 from .base import StrictModel
 from .beacons import BeaconsConfig
+from .logging import LoggingConfig
 from .otlp import OtlpConfig
 from .playbooks import ActionsConfig, PlaybooksConfig
 from .prometheus import PrometheusConfig, merge_alias
@@ -25,6 +26,7 @@ class Config(StrictModel):
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig, validate_default=True)
     # The budgets file; the bundled budgets.yaml when unset.
     budgets_file: Path | None = None

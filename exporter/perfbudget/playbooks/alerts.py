@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..config.errors import format_validation_error
 from ..config.model import Config
 from ..distinct_clients import RouteClients
+from ..eventlog import alerts_delivered
 from .records import DRY_RUN, EXECUTE, SKIPPED, Mode, NewRun
 from .runner import Runner
 from .store import Resolution, Submitted, idempotency_key
@@ -190,6 +191,7 @@ def receive(runner: Runner, payload: WebhookPayload, client: str | None, receive
     recorded = runner.store.record_delivery(firing, resolved, queue_size=rules.queue_size,
                                             cooldown_seconds=rules.cooldown_seconds)
     runner.wake()
+    alerts_delivered(payload.alerts, recorded.submitted)  # alert_triggered, alert_resolved (eventlog)
     for item in recorded.submitted:
         if not item.duplicate and item.run.state == SKIPPED:
             runner.count(item.run.playbook, item.run.mode, SKIPPED)

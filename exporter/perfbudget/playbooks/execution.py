@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from ..config.model import Config
 from ..config.playbooks import Risk
+from ..eventlog import playbook_run
 from ..metrics import Metrics
 from .actions import KINDS, ActionContext, ActionError, ActionOutcome
 from .actions.paths import NEEDS_SITE_ROOT, NeedsSiteRoot
@@ -101,6 +102,7 @@ class Executor:
             log.exception("playbook run %s", run.id)
             state, message = FAILED, f"failed outside its actions: {type(exc).__name__}: {exc}"
         finished = self._finish(run, state, message, result)
+        playbook_run(finished)  # playbook_previewed, playbook_executed (eventlog)
         self.count(run.playbook, run.mode, state)
         say(f"{run.playbook}: {state}: {message}")
         return finished

@@ -22,6 +22,7 @@ from prometheus_client import Counter
 
 from ..config.auth import AuthConfig, Token
 from ..config.env import API_TOKEN_ENV
+from ..eventlog import auth_refused
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Authorizer:
         endpoint = request.url_rule.rule if request.url_rule is not None else "unknown"
         self.failures.labels(endpoint, reason).inc()
         log.info("refused %s %s from %s: %s", request.method, endpoint, request.remote_addr, reason)
+        auth_refused(endpoint=endpoint, method=request.method, reason=reason, client=request.remote_addr)
 
 
 def init_app(app: Flask, auth: AuthConfig, failures: Counter) -> None:

@@ -18,6 +18,7 @@ from limits import RateLimitItem, parse_many, storage, strategies
 
 from ..beacons import BeaconError, parse
 from ..config.model import Config
+from ..eventlog import sampled_rejections
 from ..ingest import Client, Ingestor
 from ..metrics import Metrics
 from .clients import client_address
@@ -71,7 +72,7 @@ class BeaconEndpoint:
         self._proxy_hops = config.server.trusted_proxy_hops
         self._size = metrics.beacon_size
         self._codes = {code: metrics.beacon_requests[str(code)] for code in _STATUS}
-        self._rejected = metrics.rejected
+        self._rejected = sampled_rejections(metrics.rejected, config.logging.rejected_per_minute)  # eventlog
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
