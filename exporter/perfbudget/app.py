@@ -38,11 +38,13 @@ from .metric_minutes import MinuteLog
 from .metrics import Metrics, multiprocess_dir
 from .otlp import OtlpPipeline
 from .playbooks import build_runner, load_playbooks, suggest_fix
+from .playbooks.outcome_metrics import OutcomeRecorder
+from .playbooks.outcomes import Outcomes
 from .reload import Reloader, histogram_edges
 from .routes import RouteNormalizer, RouteTable
 from .snapshots import SnapshotStore
 from .summary import SummaryService
-from .web import alerts, auth, console, errors, ops, perffix, summary, writes
+from .web import alerts, auth, console, errors, ops, outcomes, perffix, summary, writes
 from .web import analytics
 from .web.beacons import BeaconEndpoint
 
@@ -143,6 +145,9 @@ def create_app(
     runner = build_runner(config, playbooks, metrics=metrics, summary=vitals_summary, edges=edges,
                           attribution=lambda kind, route: attribution.top(kind, route, limit=20))
     lifetime.add(runner.close)
+    fix_outcomes = Outcomes(runner.store, vitals_summary, playbooks, budgets.budget_for, edges, clock)
+    recorder = OutcomeRecorder(fix_outcomes, metrics)  # the outcome metrics: bytes saved, verdicts
+    lifetime.add(recorder.close)
 
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -157,6 +162,7 @@ def create_app(
     console.init_app(app, vitals_summary, routes, runner)
     alerts.init_app(app, runner, metrics.alerts_received)
     perffix.init_app(app, runner)
+    outcomes.init_app(app, fix_outcomes, config.playbooks.outcomes_window_seconds)
     analytics.init_app(app, Sources(
         LocalVitals(vitals_summary, metrics.reader, edges), budgets, playbooks, attribution.diagnosis,
         lambda playbook: latest_preview(runner.store, playbook), service=None, outcomes=None,
@@ -167,6 +173,7 @@ def create_app(
 
     attribution.start()
     vitals_summary.start()
+    recorder.start()  # before the runner, so the first run that ends is counted
     runner.start()
     atexit.register(lifetime.close)
     return app

@@ -21,6 +21,7 @@ from itertools import chain
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import Histogram as ClientHistogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -42,6 +43,8 @@ SIZE_BUCKETS = (64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 13107
 BEACON_CODES = ("200", "204", "400", "403", "405", "413", "429")
 #: Route labels beyond the configured cap that the route normalizer can still produce.
 SPECIAL_ROUTES = (OTHER, UNKNOWN_ROUTE)
+#: Seconds from an alert's start to its resolution: a minute to a week.
+RESOLUTION_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
 #: The distinct-clients gauge (perfbudget.distinct_clients), which budgets' alert rules guard on.
 DISTINCT_CLIENTS = "perfbudget_route_distinct_clients"
 
@@ -185,6 +188,27 @@ class Metrics:
             "perfbudget_playbook_runs_total",
             "Playbook runs finished, by playbook, mode and outcome.",
             ["playbook", "mode", "outcome"],
+            registry=client,
+        )
+        self.playbook_resolution = ClientHistogram(
+            "perfbudget_playbook_resolution_seconds",
+            "Seconds from an alert's startsAt to its resolution, per playbook that ran for it, by outcome "
+            "(executed: an execute ran; by_hand: only a dry run did, so a person fixed it).",
+            ["playbook", "outcome"],
+            buckets=RESOLUTION_BUCKETS,
+            registry=client,
+        )
+        self.playbook_bytes_saved = Counter(
+            "perfbudget_playbook_bytes_saved_total",
+            "Bytes the applied actions of executes saved (their real results), by playbook.",
+            ["playbook"],
+            registry=client,
+        )
+        self.playbook_outcomes = Counter(
+            "perfbudget_playbook_outcomes_total",
+            "Executes by verdict, once settled: improved (within budget after), not_improved, "
+            "not_enough_data, failed, rolled_back, unmeasured (the playbook targets no Web Vital).",
+            ["playbook", "outcome"],
             registry=client,
         )
         self.auth_failures = Counter(

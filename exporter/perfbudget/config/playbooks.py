@@ -41,6 +41,9 @@ class PlaybooksConfig(StrictModel):
     manual_rate_limit: Annotated[str, AfterValidator(rate_limit_notation)] = "10/minute"
     # Dry runs and skipped runs older than this leave the audit log at start (executes are always kept).
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # Fix outcomes (GET /api/perf-fix/outcomes): the vital before an execute and after it over windows of
+    # this many seconds (a week by default; `?window=` asks for another, up to a week).
+    outcomes_window_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 7 * 86400
 
 
 class ActionsConfig(StrictModel):

@@ -23,6 +23,7 @@ from ..config.errors import format_validation_error
 from ..config.model import Config
 from ..distinct_clients import RouteClients
 from ..eventlog import alerts_delivered
+from .outcome_metrics import resolved as observe_resolved
 from .records import DRY_RUN, EXECUTE, SKIPPED, Mode, NewRun
 from .runner import Runner
 from .store import Resolution, Submitted, idempotency_key
@@ -192,6 +193,8 @@ def receive(runner: Runner, payload: WebhookPayload, client: str | None, receive
                                             cooldown_seconds=rules.cooldown_seconds)
     runner.wake()
     alerts_delivered(payload.alerts, recorded.submitted)  # alert_triggered, alert_resolved (eventlog)
+    if runner.metrics is not None:
+        observe_resolved(runner.metrics, recorded.resolved)  # perfbudget_playbook_resolution_seconds
     for item in recorded.submitted:
         if not item.duplicate and item.run.state == SKIPPED:
             runner.count(item.run.playbook, item.run.mode, SKIPPED)

@@ -59,7 +59,9 @@ SCHEMA = (
         owner TEXT,
         message TEXT NOT NULL DEFAULT '',
         result TEXT NOT NULL DEFAULT '{}',
-        deliveries INTEGER NOT NULL DEFAULT 1
+        deliveries INTEGER NOT NULL DEFAULT 1,
+        ends_at TEXT,
+        outcome TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, created_at)",
     "CREATE INDEX IF NOT EXISTS runs_by_alert ON runs (fingerprint, starts_at)",
@@ -79,6 +81,22 @@ SCHEMA = (
 def iso(ts: float | None) -> str | None:
     """A timestamp as the API and the audit log show it: RFC 3339, UTC, whole seconds."""
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> float | None:
+    """An RFC 3339 time as Alertmanager writes it (nanoseconds and all) as a Unix time; None if it is not one,
+    or is Alertmanager's zero time (0001-01-01)."""
+    head, _, rest = text.strip().replace("z", "Z").partition(".")
+    zone = ""
+    if rest:
+        digits = rest.rstrip("Z").split("+")[0].split("-")[0]
+        zone = rest[len(digits):]
+        head = f"{head}.{digits[:6]}"
+    try:
+        value = datetime.fromisoformat(head + (zone or "").replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def new_run_id() -> str:
@@ -295,6 +313,10 @@ class Run:
     message: str
     result: RunResult
     deliveries: int
+    # The alert's endsAt as Alertmanager sent it with the resolution (None: firing, or an older audit log).
+    ends_at: str | None = None
+    # An execute's verdict, once settled (playbooks/outcomes.py); "" for runs recorded before verdicts were.
+    outcome: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -304,6 +326,13 @@ class Run:
         data["options"] = cast(RunOptions, orjson.loads(data["options"]))
         data["result"] = RunResult.from_json(orjson.loads(data["result"]))
         return cls(**data)
+
+    @property
+    def resolution_seconds(self) -> float | None:
+        """From the alert's startsAt to its resolution (its endsAt, else when the resolution was received)."""
+        started = parse_time(self.starts_at) if self.starts_at else None
+        ended = (parse_time(self.ends_at) if self.ends_at else None) or self.resolved_at
+        return None if started is None or ended is None else max(0.0, ended - started)
 
     @property
     def route(self) -> str | None:

@@ -12,11 +12,12 @@ left behind by a dead process simply waits for the next worker.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from .records import (
     to_json_text,
 )
 from .recovery import discard_leftovers
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SKIPPED", "TERMINAL", "ManualShareFull", "NewRun", "QueueFull", "Recorded", "Resolution", "Run", "Store",
            "Submitted", "audit_path", "idempotency_key", "manual_share", "recover_interrupted"]
@@ -91,6 +94,8 @@ class Recorded:
     already_resolved: int
     # Runs marked resolved by resolved alerts in the delivery.
     resolved_runs: int
+    # Those runs, as they are now (with endsAt and when it was received).
+    resolved: list[Run] = field(default_factory=list)
 
 
 def idempotency_key(playbook: str, fingerprint: str, starts_at: str) -> str:
@@ -104,6 +109,22 @@ class Store:
         self.path = path
         self._timeout = busy_timeout
         prepare(path, SCHEMA, timeout=busy_timeout)
+        self._migrate()
+        # Called with each run `finish` ended, after its commit (the outcome metrics: playbooks/outcomes.py).
+        self.finished: list[Callable[[Run], None]] = []
+
+    def _migrate(self) -> None:
+        """Columns later versions added to `runs`, added to an older audit log, whose rows keep loading.
+
+        Runs that had ended before verdicts were recorded get the outcome "" (settled, no verdict recorded),
+        so the outcome counters do not count a whole history once at the upgrade."""
+        with self._transaction() as db:
+            have = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+            if "ends_at" not in have:
+                db.execute("ALTER TABLE runs ADD COLUMN ends_at TEXT")
+            if "outcome" not in have:
+                db.execute("ALTER TABLE runs ADD COLUMN outcome TEXT")
+                db.execute("UPDATE runs SET outcome = '' WHERE state NOT IN ('queued', 'running')")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -157,7 +178,7 @@ class Store:
     def record_delivery(
         self,
         firing: Sequence[NewRun],
-        resolved: Sequence[Resolution],
+        resolutions: Sequence[Resolution],
         *,
         queue_size: int,
         cooldown_seconds: float,
@@ -168,17 +189,22 @@ class Store:
         submitted: list[Submitted] = []
         already_resolved: set[tuple[str, str | None]] = set()
         resolved_runs = 0
+        resolved: list[Run] = []
         with self._transaction() as db:
             queued = db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", (QUEUED,)).fetchone()[0]
-            for end in resolved:
+            for end in resolutions:
                 db.execute("INSERT OR IGNORE INTO resolved_alerts VALUES (?, ?, ?, ?)",
                            (end.fingerprint, end.starts_at, end.ends_at, now))
                 ids = [row[0] for row in db.execute(
                     "SELECT id FROM runs WHERE fingerprint = ? AND starts_at = ? AND alert_status = 'firing'",
                     (end.fingerprint, end.starts_at))]
                 for run_id in ids:
-                    db.execute("UPDATE runs SET alert_status = 'resolved', resolved_at = ? WHERE id = ?", (now, run_id))
+                    db.execute("UPDATE runs SET alert_status = 'resolved', resolved_at = ?, ends_at = ? WHERE id = ?",
+                               (now, end.ends_at, run_id))
                     self._event(db, run_id, "alert-resolved", endsAt=end.ends_at)
+                    ended = self._get(db, run_id)
+                    assert ended is not None
+                    resolved.append(ended)
                 resolved_runs += len(ids)
             for new in firing:
                 if new.idem_key is not None:
@@ -205,7 +231,7 @@ class Store:
                     raise QueueFull(f"{queued} runs are queued (playbooks.queue_size is {queue_size})")
                 queued += 1
                 submitted.append(Submitted(self._insert(db, new, QUEUED, "queued", now), False))
-        return Recorded(submitted, len(already_resolved), resolved_runs)
+        return Recorded(submitted, len(already_resolved), resolved_runs, resolved)
 
     @staticmethod
     def _cooldown(db: sqlite3.Connection, new: NewRun, cooldown: float, now: float) -> str | None:
@@ -272,6 +298,11 @@ class Store:
             self._event(db, run_id, state, message=message)
             run = self._get(db, run_id)
         assert run is not None
+        for listener in self.finished:
+            try:
+                listener(run)
+            except Exception:  # a metric must never fail the run it counts
+                log.exception("run %s: recording that it ended", run_id)
         return run
 
     def mark(self, run_id: str, state: RunState, message: str, result: RunResult | None = None) -> Run:
@@ -338,6 +369,45 @@ class Store:
             db.execute(f"DELETE FROM events WHERE run_id IN ({doomed})", (older_than,))
             removed: int = db.execute(f"DELETE FROM runs WHERE id IN ({doomed})", (older_than,)).rowcount
         return removed
+
+    def executions(self, playbook: str | None = None, *, unsettled: bool = False) -> list[Run]:
+        """Executes that ran (not queued, running or skipped), newest first; `unsettled`: only those
+        without a verdict yet."""
+        clauses = ["mode = 'execute'", "state NOT IN ('queued', 'running', 'skipped')"]
+        args: list[Any] = []
+        if playbook is not None:
+            clauses.append("playbook = ?")
+            args.append(playbook)
+        if unsettled:
+            clauses.append("outcome IS NULL")
+        with self._connect() as db:
+            rows = db.execute(f"SELECT * FROM runs WHERE {' AND '.join(clauses)} ORDER BY id DESC", args).fetchall()
+        return [Run.from_row(row) for row in rows]
+
+    def tallies(self, playbook: str | None = None) -> dict[str, dict[str, int]]:
+        """Per playbook, its runs by mode (skipped runs left out: they did nothing)."""
+        where, args = ("AND playbook = ?", (playbook,)) if playbook is not None else ("", ())
+        out: dict[str, dict[str, int]] = {}
+        with self._connect() as db:
+            for row in db.execute(f"SELECT playbook, mode, COUNT(*) FROM runs WHERE state != 'skipped' {where} "
+                                  "GROUP BY playbook, mode", args):
+                out.setdefault(row[0], {})[row[1]] = row[2]
+        return out
+
+    def resolved_runs(self, playbook: str | None = None) -> list[Run]:
+        """Runs whose alert resolved, newest first."""
+        where, args = ("AND playbook = ?", (playbook,)) if playbook is not None else ("", ())
+        with self._connect() as db:
+            rows = db.execute(f"SELECT * FROM runs WHERE alert_status = 'resolved' AND state != 'skipped' {where} "
+                              "ORDER BY id DESC", args).fetchall()
+        return [Run.from_row(row) for row in rows]
+
+    def settle(self, run_id: str, outcome: str) -> bool:
+        """Record an execute's verdict once: True for the one caller (of any process) that recorded it."""
+        with self._transaction() as db:
+            changed: int = db.execute("UPDATE runs SET outcome = ? WHERE id = ? AND outcome IS NULL",
+                                      (outcome, run_id)).rowcount
+        return changed == 1
 
     def count(self, state: str) -> int:
         with self._connect() as db:
