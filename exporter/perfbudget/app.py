@@ -33,19 +33,23 @@ from .config.env import EPOCH_ENV
 from .dedup import SeenTable
 from .distinct_clients import ClientSketch, RouteClients
 from .eventlog import configure as configure_event_log
+from .http_metrics import FlaskTiming
 from .ingest import Ingestor
 from .metric_minutes import MinuteLog
 from .metrics import Metrics, multiprocess_dir
+from .monitoring import HostSampler, LocalMonitor, Monitoring, PrometheusMonitor
 from .otlp import OtlpPipeline
 from .playbooks import build_runner, load_playbooks, suggest_fix
 from .playbooks.outcome_metrics import OutcomeRecorder
 from .playbooks.outcomes import Outcomes
 from .reload import Reloader, histogram_edges
 from .routes import RouteNormalizer, RouteTable
+from .service_history import ServiceHistory
 from .snapshots import SnapshotStore
 from .summary import SummaryService
+from .thresholds import service_thresholds
 from .web import alerts, auth, console, errors, ops, outcomes, perffix, summary, writes
-from .web import analytics
+from .web import analytics, monitoring
 from .web.beacons import BeaconEndpoint
 
 log = logging.getLogger(__name__)
@@ -110,6 +114,10 @@ def create_app(
     metrics.config_reload_timestamp.set(clock())
     lifetime = Lifetime()
     lifetime.add(metrics.close)
+    # perfbudget's own HTTP requests minute by minute, and a heartbeat a minute (monitoring, analytics).
+    service_history = ServiceHistory(config.data_dir / "summary.sqlite", reader=metrics.reader, epoch=epoch,
+                                     retention=config.metrics_retention_days * 86400, clock=clock)
+    lifetime.add(service_history.close)
     seen = SeenTable(beacons.dedup_slots, beacons.dedup_ttl_seconds, _shared_file("dedup.bin"))
     lifetime.add(seen.close)
     table = RouteTable(config.routes.max_routes, _shared_file("routes.bin"), config.routes.labels())
@@ -153,6 +161,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # Every Flask body is capped before it is read, at the largest one takes: the Alertmanager webhook's.
     app.config["MAX_CONTENT_LENGTH"] = alerts.MAX_BODY
+    app.wsgi_app = FlaskTiming(app, metrics.http, service_history.record_error)  # type: ignore[method-assign]
     errors.init_app(app, alerts.MAX_BODY)  # JSON errors under /api/ (404 and 405 included); a JSON 413 anywhere
     app.extensions[_LIFETIME] = lifetime
     auth.init_app(app, config.auth, metrics.auth_failures)
@@ -162,6 +171,13 @@ def create_app(
     console.init_app(app, vitals_summary, routes, runner)
     alerts.init_app(app, runner, metrics.alerts_received)
     perffix.init_app(app, runner)
+    thresholds = service_thresholds(config)
+    prometheus = config.prometheus
+    monitoring.init_app(app, Monitoring(
+        LocalMonitor(service_history, HostSampler(config.data_dir), lambda: thresholds, clock),
+        PrometheusMonitor(prometheus.url, prometheus.timeout_seconds, lambda: thresholds, clock)
+        if prometheus.url else None,
+        AnswerCache(_shared_file("monitoring-cache"), config.server.read_cache_seconds, clock)))
     outcomes.init_app(app, fix_outcomes, config.playbooks.outcomes_window_seconds)
     analytics.init_app(app, Sources(
         LocalVitals(vitals_summary, metrics.reader, edges), budgets, playbooks, attribution.diagnosis,
@@ -173,6 +189,7 @@ def create_app(
 
     attribution.start()
     vitals_summary.start()
+    service_history.start()
     recorder.start()  # before the runner, so the first run that ends is counted
     runner.start()
     atexit.register(lifetime.close)

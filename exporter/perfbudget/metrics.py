@@ -2,7 +2,8 @@
 
 Two stores, one exposition:
 - what the beacon endpoint touches on every request (the vitals histograms, the accepted, rejected and
-  duplicate counts, beacon sizes and status codes, route overflow) lives in `perfbudget.store`: a
+  duplicate counts, beacon sizes and status codes, route overflow) and perfbudget's own HTTP server
+  histogram (http_metrics.py) live in `perfbudget.store`: a
   shared-memory table with one slab per worker, read whole by any worker's scrape and by the summary;
 - everything else (alerts, playbook runs, auth failures, OTLP outcomes, reload status, build info) stays
   on client_python, in its multiprocess mode under the production server (PROMETHEUS_MULTIPROC_DIR).
@@ -32,6 +33,7 @@ from .beacons import NAVIGATION_TYPES, REJECT_REASONS
 from .config.env import MULTIPROC_ENV
 from .devices import DEVICES
 from .distinct_clients import RouteClients
+from .http_metrics import HTTP_DURATION, HttpMetrics, http_spec
 from .routes import OTHER, UNKNOWN_ROUTE
 from .store import Counter as StoreCounter
 from .store import FamilySpec, Histogram, Increment, Reader, StoreCollector, Table, exposition
@@ -155,8 +157,8 @@ class Metrics:
     ) -> None:
         self.registry = registry
         self.labelnames = ("route", "device", *(("navigation_type",) if navigation_type_label else ()))
-        self.table = Table([*vital_specs(bucket_edges, max_routes, navigation_type_label), *hot_path_specs()],
-                           directory, epoch=epoch)
+        self.table = Table([*vital_specs(bucket_edges, max_routes, navigation_type_label), *hot_path_specs(),
+                            http_spec()], directory, epoch=epoch)
         self.reader = Reader(self.table)
         self.vitals: dict[str, Histogram] = {name: self.table.histogram(v.metric) for name, v in VITALS.items()}
         self.accepted: dict[str, Increment] = _incrementers(self.table.counter("perfbudget_reports_accepted_total"),
@@ -171,6 +173,7 @@ class Metrics:
         overflow = self.table.counter("perfbudget_route_overflow_total").incrementer(())
         assert size is not None and overflow is not None  # reserved series always have their slot
         self.beacon_size = size
+        self.http = HttpMetrics(self.table.histogram(HTTP_DURATION))  # perfbudget's own HTTP server requests
         self.route_overflow = overflow
         self._client = CollectorRegistry()
         self._shared: list[_DistinctClients] = []  # read shared memory themselves: not per worker

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -73,20 +74,29 @@ class BeaconEndpoint:
         self._size = metrics.beacon_size
         self._codes = {code: metrics.beacon_requests[str(code)] for code in _STATUS}
         self._rejected = sampled_rejections(metrics.rejected, config.logging.rejected_per_minute)  # eventlog
+        # http_server_request_duration_seconds: one cached observer per method and status, one call a request.
+        self._post_seconds = metrics.http.by_status(PATH, "POST")
+        self._preflight_seconds = metrics.http.by_status(PATH, "OPTIONS")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
             return self._next(environ, start_response)
         method = environ.get("REQUEST_METHOD")
         if method == "POST":
-            return self._post(environ, start_response)
+            started = perf_counter()
+            code, body = self._post(environ, start_response)
+            self._post_seconds[code](perf_counter() - started)
+            return body
         if method == "OPTIONS":
-            return self._preflight(environ, start_response)
+            started = perf_counter()
+            code, body = self._preflight(environ, start_response)
+            self._preflight_seconds[code](perf_counter() - started)
+            return body
         return self._next(environ, start_response)  # GET is the summary, served by Flask
 
     # --- POST -----------------------------------------------------------------------------------
 
-    def _post(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def _post(self, environ: dict[str, Any], start_response: StartResponse) -> tuple[int, list[bytes]]:
         origin = environ.get("HTTP_ORIGIN")
         cors = self._cors_headers(origin)
         if cors is None:
@@ -163,7 +173,7 @@ class BeaconEndpoint:
             ("Vary", "Origin"),
         ]
 
-    def _preflight(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def _preflight(self, environ: dict[str, Any], start_response: StartResponse) -> tuple[int, list[bytes]]:
         origin = environ.get("HTTP_ORIGIN")
         cors = self._cors_headers(origin)
         if cors is None or origin is None:
@@ -177,7 +187,7 @@ class BeaconEndpoint:
         ]
         self._codes[204]()
         start_response(_STATUS[204], headers)
-        return [b""]
+        return 204, [b""]
 
     def _answer(
         self,
@@ -185,11 +195,12 @@ class BeaconEndpoint:
         code: int,
         payload: dict[str, Any],
         headers: list[tuple[str, str]] | None = None,
-    ) -> Iterable[bytes]:
+    ) -> tuple[int, list[bytes]]:
+        """The answer, and its status code for the duration histogram."""
         body = orjson.dumps(payload)
         self._codes[code]()
         start_response(
             _STATUS[code],
             [_JSON, ("Content-Length", str(len(body))), ("Cache-Control", "no-store"), *(headers or ())],
         )
-        return [body]
+        return code, [body]
