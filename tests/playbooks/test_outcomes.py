@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from flask import Flask
 from prometheus_client import CollectorRegistry
 
@@ -28,7 +29,7 @@ from perfbudget.store import Observer
 from perfbudget.summary import SummaryService
 from perfbudget.vitals import VITALS, bucket_edges
 
-from .conftest import BASIC, EchoKind, alert, get, payload
+from .conftest import BASIC, EchoKind, alert, get, payload, playbook
 
 EDGES = {name: tuple(sorted({*bucket_edges(v), 2.5})) for name, v in VITALS.items()}
 BUDGET = VitalBudget(metric="LCP", target=2500, name="lcp-cart", min_samples=50)  # ms, as in budgets.yaml
@@ -146,10 +147,8 @@ def test_a_verdict_is_settled_and_counted_once_when_its_verification_window_has_
     assert again.outcome == "improved"
 
 
-def test_the_bytes_saved_counter_and_a_failed_execute_are_recorded_when_the_run_ends(
-    setup: tuple[Runner, Loads, Outcomes],
-) -> None:
-    runner, loads, outcomes = setup
+def test_the_bytes_saved_counter_is_recorded_when_an_execute_ends(setup: tuple[Runner, Loads, Outcomes]) -> None:
+    runner, _, outcomes = setup
     metrics = Metrics(CollectorRegistry(), EDGES)
     recorder = OutcomeRecorder(outcomes, metrics, interval=3600)
     recorder.start()
@@ -160,7 +159,32 @@ def test_the_bytes_saved_counter_and_a_failed_execute_are_recorded_when_the_run_
     registry = metrics.client_registry()
     assert registry.get_sample_value("perfbudget_playbook_bytes_saved_total", {"playbook": "test-images"}) == 750
     assert registry.get_sample_value("perfbudget_playbook_outcomes_total",
-                                     {"playbook": "test-images", "outcome": "failed"}) is None
+                                     {"playbook": "test-images", "outcome": "improved"}) is None  # not yet known
+
+
+def test_a_failed_execute_is_settled_and_counted_when_it_ends(
+    make_config: Callable[..., Config], echo: EchoKind, book_dir: Path, tmp_path: Path,
+) -> None:
+    failing = playbook(id="test-fails", actions=[{"id": "breaks", "description": "fails", "kind": "test-echo",
+                                                  "automated": True, "risk": "safe", "params": {"fail": True}}])
+    (book_dir / "test-fails.yaml").write_text(yaml.safe_dump(failing))
+    config = make_config(playbooks={"directory": str(book_dir), "execute": ["test-fails"]})
+    runner = build_runner(config, load_playbooks(config))
+    loads = Loads(tmp_path)
+    outcomes = Outcomes(runner.store, loads.summary, runner.playbooks, budget_for, EDGES)
+    metrics = Metrics(CollectorRegistry(), EDGES)
+    recorder = OutcomeRecorder(outcomes, metrics, interval=3600)
+    recorder.start()
+    try:
+        run = runner.submit_manual("test-fails", execute=True, auto_approve=True, trigger={"type": "cli"})
+        assert runner.run_now(run.id).state == "failed"
+    finally:
+        recorder.close()
+    assert metrics.client_registry().get_sample_value(
+        "perfbudget_playbook_outcomes_total", {"playbook": "test-fails", "outcome": "failed"}) == 1
+    assert outcomes.settle() == []  # already settled when it ended
+    book = outcomes.report("test-fails")["playbooks"][0]
+    assert book["outcomes"]["failed"] == 1 and book["successRate"] == 0.0 and book["bytesSaved"] == 0
 
 
 def _firing(playbook: str, mode: str, fingerprint: str, starts_at: str) -> NewRun:
@@ -265,6 +289,6 @@ def test_reads_follow_the_read_rule(pb_app: Callable[..., Flask]) -> None:
     app = pb_app(auth={"anonymous_reads": False, "tokens": [{"name": "ci", "token": "t" * 32, "scopes": ["read"]}]})
     client = app.test_client()
     assert client.get("/api/perf-fix/outcomes").status_code == 401
-    answer = client.get("/api/perf-fix/outcomes", headers={"Authorization": "Bearer " + "t" * 32})
+    answer: Any = client.get("/api/perf-fix/outcomes", headers={"Authorization": "Bearer " + "t" * 32})
     assert answer.status_code == 200
     assert {b["playbookId"] for b in answer.json["data"]["playbooks"]} >= {"test-images"}
