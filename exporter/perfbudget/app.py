@@ -28,6 +28,7 @@ from .answer_cache import AnswerCache
 from .attribution import AttributionStore
 from .beacon_alerts import BeaconAlerts
 from .budgets.model import load_budgets, parse_duration
+from .budgets.overrides import overrides_path, read_overrides
 from .config import Config, load_config
 from .config.env import EPOCH_ENV
 from .dedup import SeenTable
@@ -50,6 +51,7 @@ from .summary import SummaryService
 from .thresholds import service_thresholds
 from .web import alerts, auth, console, errors, ops, outcomes, perffix, summary, writes
 from .web import analytics, monitoring
+from .web import thresholds as performance_alerts
 from .web.beacons import BeaconEndpoint
 
 log = logging.getLogger(__name__)
@@ -166,12 +168,14 @@ def create_app(
     app.extensions[_LIFETIME] = lifetime
     auth.init_app(app, config.auth, metrics.auth_failures)
     writes.init_app(app, config.actions.external_url)  # writes: JSON only, from this server's own origin
-    ops.init_app(app, metrics, vitals_summary.problems, Reloader(config_path, edges, metrics, swap))
+    reloader = Reloader(config_path, edges, metrics, swap)
+    ops.init_app(app, metrics, vitals_summary.problems, reloader)
     summary.init_app(app, vitals_summary, routes, config.server)
     console.init_app(app, vitals_summary, routes, runner)
     alerts.init_app(app, runner, metrics.alerts_received)
     perffix.init_app(app, runner)
     thresholds = service_thresholds(config)
+    performance_alerts.init_app(app, reloader, read_overrides(overrides_path(config)), thresholds, clock)
     prometheus = config.prometheus
     monitoring.init_app(app, Monitoring(
         LocalMonitor(service_history, HostSampler(config.data_dir), lambda: thresholds, clock),

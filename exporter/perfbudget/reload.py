@@ -10,9 +10,12 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from .budgets.model import Budgets, load_budgets
+from .budgets.overrides import overrides_path, read_overrides
+from .budgets.publish import Published, publish, rules_dir_problem
 from .config import Config, ConfigError, load_config
 from .config.env import MASTER_PID_ENV, RUN_DIR_ENV
 from .eventlog import config_reloaded
@@ -43,10 +46,22 @@ def validate_all(path: Path | None, env: Mapping[str, str] | None = None) -> tup
     except ConfigError as exc:
         errors += exc.errors
     try:
+        read_overrides(overrides_path(config))
+    except ConfigError as exc:
+        errors += exc.errors
+    try:
         load_playbooks(config)
     except ConfigError as exc:
         errors += exc.errors
     return config, errors
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A reload's outcome: every error (none when applied) and the rules it regenerated, if any."""
+
+    errors: list[str]
+    published: Published | None = None
 
 
 class Reloader:
@@ -66,31 +81,48 @@ class Reloader:
 
     def reload(self) -> list[str]:
         """Every error, or an empty list once the new configuration is applied."""
-        errors = self._reload()
-        config_reloaded(self._config_file, errors)  # eventlog
-        return errors
+        return self.apply().errors
 
-    def _reload(self) -> list[str]:
+    def validate(self) -> tuple[Config | None, list[str]]:
+        """The configuration on disk, validated whole as a reload would (nothing applied)."""
+        return validate_all(self._config_file)
+
+    def apply(self) -> Applied:
+        """`reload`, saying where the rules went: with `prometheus.rules_dir` set, the rules are regenerated
+        there (and Prometheus asked to reload) before the workers get the new configuration."""
+        applied = self._reload()
+        config_reloaded(self._config_file, applied.errors)  # eventlog
+        return applied
+
+    def _reload(self) -> Applied:
         config, errors = validate_all(self._config_file)
         if config is None or errors:
             self._metrics.config_reload_successful.set(0)
-            return errors
+            return Applied(errors)
         if histogram_edges(load_budgets(config.budgets_file)) != self._edges:
             # Workers of one run must share bucket edges: samples with other `le` values would merge into
             # histograms that no longer add up (in /metrics and in the summary's windows).
             self._metrics.config_reload_successful.set(0)
-            return ["the budgets' targets change the histograms' bucket edges, which a reload cannot do: "
-                    "restart perfbudget to apply them"]
+            return Applied(["the budgets' targets change the histograms' bucket edges, which a reload cannot do: "
+                            "restart perfbudget to apply them"])
+        published = None
+        if config.prometheus.rules_dir is not None and rules_dir_problem(config) is None:
+            try:
+                published = publish(config)
+            except (OSError, ConfigError) as exc:
+                self._metrics.config_reload_successful.set(0)
+                why = exc.errors if isinstance(exc, ConfigError) else [f"{exc.filename}: {exc.strerror}"]
+                return Applied([f"cannot write the rules into {config.prometheus.rules_dir}: {e}" for e in why])
         master, run_dir = os.environ.get(MASTER_PID_ENV), os.environ.get(RUN_DIR_ENV)
         if run_dir:
             errors = write_snapshot(Path(run_dir), self._config_file, validate_all)
             if errors:
                 self._metrics.config_reload_successful.set(0)
-                return errors
+                return Applied(errors, published)
         if master:
             os.kill(int(master), signal.SIGHUP)
         elif self._swap is not None:
             self._swap(config)
         self._metrics.config_reload_successful.set(1)
         self._metrics.config_reload_timestamp.set(time.time())
-        return []
+        return Applied([], published)

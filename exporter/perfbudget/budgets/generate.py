@@ -15,6 +15,7 @@ from .alertmanager import alertmanager_config
 from .dashboards import dashboard_provisioning, dashboards, datasource_provisioning
 from .model import ENV_OVERRIDES, Budgets, bundled_budgets_path, load_budgets
 from .output import GeneratedFile, dump_json, dump_yaml
+from .overrides import Overrides, apply_overrides, read_overrides
 from .rule_tests import promtool_test_file
 from .rulefmt import RuleFile
 from .stages import resources, service, vitals_alerts, vitals_recording
@@ -53,12 +54,18 @@ def generate_files(budgets: Budgets, header: str) -> list[GeneratedFile]:
     return files
 
 
-def generate(path: Path | None = None, env: Mapping[str, str] | None = None) -> list[GeneratedFile]:
-    """Load the budgets (the bundled file when `path` is None, with ALERT_THRESHOLD_* from `env`) and
-    build every file. Raises ConfigError for invalid budgets."""
+def generate(path: Path | None = None, env: Mapping[str, str] | None = None,
+             thresholds: Path | None = None) -> list[GeneratedFile]:
+    """Load the budgets (the bundled file when `path` is None, with ALERT_THRESHOLD_* from `env`), apply
+    the service thresholds set by API (the overrides file `thresholds`, when it exists) and build every
+    file. Raises ConfigError for invalid budgets or overrides."""
     env = os.environ if env is None else env
     budgets = load_budgets(path, env)
     overrides = {name: env[name] for name in ENV_OVERRIDES if env.get(name)}
+    set_by_api = read_overrides(thresholds) if thresholds is not None else Overrides()
+    if set_by_api.items and thresholds is not None:
+        budgets = apply_overrides(budgets, set_by_api)
+        overrides["thresholds"] = thresholds.as_posix()
     return generate_files(budgets, naming.header(source_name(path), overrides))
 
 

@@ -29,9 +29,12 @@ from ..config.env import CPU_ENV, ERROR_RATE_ENV, MEMORY_ENV, RESPONSE_TIME_ENV
 from ..config.errors import ConfigError, format_validation_error
 from ..config.loader import read_yaml_mapping
 from ..config.model import Config
-from .model import Budgets, Severity
+from .model import Budgets
 
 AlertType = Literal["response_time", "error_rate", "uptime", "cpu", "memory"]
+# The budgets file's severities (budgets.model's Severity).
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 #: The name of the file when `thresholds_file` is not configured.
 OVERRIDES_FILE = "budgets.overrides.yaml"
 _HEADER = ("# Service thresholds set through POST /api/performance-alerts (perfbudget writes this file; an input\n"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..budgets.generate import diff, generate, write
+from ..budgets.overrides import OVERRIDES_FILE
 from ..budgets.rule_tests import RuleTestError
 from ..config import ConfigError
 from ..config.env import BUDGETS_ENV
@@ -18,6 +19,9 @@ from ._common import print_errors
 def configure(generate_parser: argparse.ArgumentParser) -> None:
     generate_parser.add_argument("--budgets", type=Path, metavar="FILE",
                                  help=f"budgets file (default: ${BUDGETS_ENV}, else the bundled budgets.yaml)")
+    generate_parser.add_argument("--thresholds", type=Path, metavar="FILE",
+                                 help="the service thresholds set through POST /api/performance-alerts (default: "
+                                      f"{OVERRIDES_FILE} beside the budgets file, when there is one)")
     generate_parser.add_argument("--output-dir", type=Path, default=Path("."), metavar="DIR",
                                  help="where alertmanager/ and grafana/ are (default: the current directory)")
     generate_parser.add_argument("--check", action="store_true",
@@ -29,8 +33,17 @@ def generate_command(args: argparse.Namespace) -> int:
     path = args.budgets
     if path is None and os.environ.get(BUDGETS_ENV):
         path = Path(os.environ[BUDGETS_ENV])
+    thresholds = args.thresholds
+    if thresholds is not None and not thresholds.is_file():
+        print(f"perfbudget generate: --thresholds {thresholds}: no such file", file=sys.stderr)
+        return 1
+    if thresholds is None and path is not None and (path.parent / OVERRIDES_FILE).exists():
+        thresholds = path.parent / OVERRIDES_FILE
+    if thresholds is not None:
+        print(f"perfbudget generate: the service thresholds of {thresholds} over {path or 'the bundled budgets'}",
+              file=sys.stderr)
     try:
-        files = generate(path)
+        files = generate(path, thresholds=thresholds)
     except ConfigError as exc:
         print_errors(f"perfbudget generate: {len(exc.errors)} error(s):", exc.errors)
         return 1
