@@ -1,7 +1,8 @@
 """The whole text of /metrics after a known set of beacons, compared with tests/golden/metrics.txt.
 
 Only what cannot be the same from run to run is normalised: the `_created` samples and the reload time
-(wall-clock), and the two build_info labels (the Python running the test, the package version); each is
+(wall-clock), the buckets and sum of perfbudget's own request durations (their counts stay), and the two
+build_info labels (the Python running the test, the package version); each is
 checked for its own sake below. Everything else (families, HELP and TYPE lines, label names and values,
 sample values, their order) must match exactly. After an intended change, rewrite the file with
 PERFBUDGET_UPDATE_GOLDEN=1 and review its diff.
@@ -48,12 +49,14 @@ BEACONS: list[tuple[Any, str | None]] = [
 
 _CREATED = re.compile(r"^(\w+_created(?:\{[^}]*\})?) \S+$", re.MULTILINE)
 _RELOAD_TIME = re.compile(r"^(perfbudget_config_last_reload_success_timestamp_seconds) \S+$", re.MULTILINE)
+_DURATION = re.compile(r"^(http_server_request_duration_seconds_(?:bucket|sum)\{[^}]*\}) \S+$", re.MULTILINE)
 _BUILD = re.compile(r'^perfbudget_build_info\{python_version="([^"]*)",version="([^"]*)"\} 1\.0$', re.MULTILINE)
 
 
 def normalised(text: str) -> str:
     text = _CREATED.sub(r"\1 <created>", text)
     text = _RELOAD_TIME.sub(r"\1 <timestamp>", text)
+    text = _DURATION.sub(r"\1 <duration>", text)
     return _BUILD.sub('perfbudget_build_info{python_version="<python>",version="<version>"} 1.0', text)
 
 
