@@ -182,7 +182,7 @@ def create_app(
         PrometheusMonitor(prometheus.url, prometheus.timeout_seconds, lambda: thresholds, clock)
         if prometheus.url else None,
         AnswerCache(_shared_file("monitoring-cache"), config.server.read_cache_seconds, clock)))
-    outcomes.init_app(app, fix_outcomes, config.playbooks.outcomes_window_seconds)
+    outcomes.init_app(app, fix_outcomes, config.playbooks.outcomes_window_seconds, config.server.read_cache_seconds)
     analytics.init_app(app, Sources(
         LocalVitals(vitals_summary, metrics.reader, edges), budgets, playbooks, attribution.diagnosis,
         lambda playbook: latest_preview(runner.store, playbook), service=None, outcomes=None,

@@ -292,3 +292,19 @@ def test_reads_follow_the_read_rule(pb_app: Callable[..., Flask]) -> None:
     answer: Any = client.get("/api/perf-fix/outcomes", headers={"Authorization": "Bearer " + "t" * 32})
     assert answer.status_code == 200
     assert {b["playbookId"] for b in answer.json["data"]["playbooks"]} >= {"test-images"}
+
+
+def test_the_console_lists_the_outcomes_of_the_playbooks_that_ran_in_words(app: Flask) -> None:
+    client = app.test_client()
+    assert "No playbook has run yet." in client.get("/").get_data(as_text=True)
+    fired = alert(starts_at="2026-03-01T08:00:00.000Z")
+    assert client.post("/api/alertmanager", json=payload(fired), headers=BASIC).status_code == 200
+    ended = {**alert("resolved", starts_at="2026-03-01T08:00:00.000Z"), "endsAt": "2026-03-01T10:00:00.000Z"}
+    assert client.post("/api/alertmanager", json=payload(ended), headers=BASIC).status_code == 200
+    page = client.get("/").get_data(as_text=True)
+    section = page[page.index('<div id="outcomes">'):]
+    section = section[:section.index("</div>")]
+    assert '<tr class="outcome" data-playbook="test-images">' in section
+    assert "<td>2 h by hand</td>" in section and "1 run, 0 executions</span>" in section
+    assert "1 run, 0 executions; alerts resolved by hand in 2 h (median of 1)." in section
+    assert 'data-playbook="api-latency"' not in section  # no runs: not listed

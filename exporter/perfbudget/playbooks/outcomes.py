@@ -132,6 +132,10 @@ class Outcomes:
         self._edges = edges
         self._clock = clock
 
+    def version(self) -> tuple[int, int]:
+        """What a report depends on that can change: the audit log's and the histograms' generations."""
+        return self.store.version(), self._summary.generation()
+
     def playbook_ids(self) -> set[str]:
         """The loaded playbooks and those the audit log has runs of (a playbook removed since keeps its history)."""
         return set(self._playbooks) | set(self.store.tallies())

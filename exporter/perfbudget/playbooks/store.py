@@ -402,6 +402,13 @@ class Store:
                               "ORDER BY id DESC", args).fetchall()
         return [Run.from_row(row) for row in rows]
 
+    def version(self) -> int:
+        """Grows with every change of any run (each one writes an event): a cached reading is current while
+        this has not moved."""
+        with self._connect() as db:
+            value: int = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+        return value
+
     def settle(self, run_id: str, outcome: str) -> bool:
         """Record an execute's verdict once: True for the one caller (of any process) that recorded it."""
         with self._transaction() as db:

@@ -23,6 +23,7 @@ from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
 from ..vitals import VITALS
 from .auth import requires_read
+from .outcomes import console_rows
 from .public import Redactor
 
 bp = Blueprint("console", __name__, template_folder="templates")
@@ -89,6 +90,7 @@ ENDPOINTS = (
     ("GET", "/api/web-vitals?window=1h", "p75 per vital with its budget verdict, rating, trend, diagnosis and score"),
     ("GET", "/api/perf-fix", "the playbooks; POST runs one (dry run unless approved)"),
     ("GET", "/api/perf-fix/runs", "the audit log of playbook runs"),
+    ("GET", "/api/perf-fix/outcomes", "fix outcomes per playbook: success rate, time to resolution, before/after, ROI"),
     ("POST", "/api/alertmanager", "Alertmanager's webhook (bearer token)"),
     ("GET", "/metrics", "Prometheus exposition (OpenMetrics when asked)"),
     ("GET", "/beacon.js", "the client snippet to add beside the web-vitals library"),
@@ -240,6 +242,7 @@ def index() -> str:
         budgets_met=summary["budgetsMet"],
         routes=state.routes.known_routes()[:50],
         runs=runs,
+        outcomes=console_rows(current_app),
         playbooks=playbooks,
         endpoints=ENDPOINTS,
         base_url=request.host_url,
