@@ -24,5 +24,5 @@ request = function()
     thread_id, counter, p,
     thread_id, counter, p,
     thread_id, counter, p)
-  return wrk.format("POST", "/api/web-vitals", {["Content-Type"] = "text/plain;charset=UTF-8"}, body)
+  return wrk.format("POST", "/api/web-vitals", {["Content-Type"] = "text/plain;charset=UTF-8", ["Origin"] = "https://shop.example.com"}, body)
 end

@@ -16,7 +16,8 @@ loaded with --series vital series (routes x five vitals, one device; max_routes 
 Each server starts with --old-minutes of snapshots of an earlier run in its summary.sqlite (written as
 below, ending now): the reads of an exporter that has run for a while, not of a fresh one.
 Then, in-process, the snapshots of a simulated day at the default route cap (200 routes x 4 devices x 5
-vitals; every series gets 1 to 8 observations a minute): bytes of summary.sqlite per day, and one lookup.
+vitals; every series gets 1 to 8 observations a minute; the vitals a device budget names kept per device
+too, as the summary keeps them): bytes of summary.sqlite per day, and one lookup.
 The baseline's store (one row per series and minute, a scan per lookup) takes --old-minutes minutes,
 scaled to a day; this checkout's takes --day-minutes (a full day by default).
 Figures only; it asserts nothing. The machine's load average is printed: take figures when it is low.
@@ -155,7 +156,13 @@ from pathlib import Path
 from perfbudget.budgets.model import load_budgets
 from perfbudget.config import Config
 from perfbudget.reload import histogram_edges
-edges = histogram_edges(load_budgets(Config().budgets_file))
+budgets = load_budgets(Config().budgets_file)
+edges = histogram_edges(budgets)
+try:  # the vitals a device budget names are also kept per device (since issue 12's device verdicts)
+    from perfbudget.summary import device_key
+    device_vitals = {budget.metric for budget in budgets.vitals if budget.device is not None}
+except ImportError:
+    device_vitals = set()
 minutes, path, old = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "old"
 routes = [f"/section-{i}/" for i in range(%(cap)d)]
 devices = %(devices)r
@@ -176,11 +183,13 @@ for minute in range(minutes):
             row[min(n - 1, int(rng.triangular(0, n, n / 3)))] += 1
     if old:  # cumulative counts per series, as the old store took them
         frame = {key: [float(c) for c in __import__("itertools").accumulate(row)] for key, row in counts.items()}
-    else:  # per vital and route, devices summed, as read_histograms gives them
+    else:  # per vital and route, devices summed (and per device for device_vitals), as read_histograms gives them
         frame = {}
         for (v, r, d), row in counts.items():
             acc = frame.setdefault(v, {}).get(r)
             frame[v][r] = list(row) if acc is None else [a + b for a, b in zip(acc, row)]
+            if v in device_vitals:
+                frame.setdefault(device_key(v, d), {})[r] = list(row)
     began = time.perf_counter()
     store.save("run", start + 60 * minute, frame)
     spent += time.perf_counter() - began

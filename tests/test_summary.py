@@ -13,7 +13,8 @@ from perfbudget.metrics import Metrics
 from perfbudget.reload import histogram_edges
 from perfbudget.snapshots import SnapshotStore
 from perfbudget.store import Labels, Observer
-from perfbudget.summary import SummaryService, parse_window, quantile, quantile_bucket, range_text
+from perfbudget.summary import SummaryService, parse_window, quantile, quantile_bucket
+from perfbudget.summary_contract import range_text
 from perfbudget.vitals import VITALS, bucket_edges
 
 EDGES = (1.0, 2.0, 4.0)
@@ -263,3 +264,53 @@ def test_a_cls_range_keeps_the_edges_digits(tmp_path: Path) -> None:
     entry = service.state(3600, None, now=100)["metrics"]["CLS"]
     assert entry["range"] == [0.00746, 0.00869]
     assert entry["rangeText"] == "0.00746-0.00869, 1 sample"
+
+
+class _PhoneBudget:
+    """A site LCP budget of 2.5 s and a phone budget of 2 s (budgets.model.VitalBudget's fields)."""
+
+    def __init__(self, name: str, target: float) -> None:
+        self.budget_name, self.target, self.percentile = name, target, 75.0
+        self.severity, self.min_samples = "critical", 1
+
+
+SITE, PHONE = _PhoneBudget("lcp", 2.5), _PhoneBudget("lcp-phone", 2.0)
+
+
+def _devices_service(lcp: _LCP, path: Path, epoch: str, device_vitals: tuple[str, ...] = ("LCP",)) -> SummaryService:
+    return SummaryService(lcp.metrics.reader, EDGES_BY_VITAL, SnapshotStore(path), epoch, started=0,
+                          budget_for=lambda m, r, d: (PHONE if d == "phone" else SITE) if m == "LCP" else None,
+                          device_vitals=device_vitals)
+
+
+def test_each_device_gets_the_verdict_of_its_budget_over_the_window_alone(tmp_path: Path) -> None:
+    lcp = _LCP()
+    service = _devices_service(lcp, tmp_path / "s.sqlite", "run-1")
+    for _ in range(10):
+        lcp.observe("/a", "phone", 1.0)  # an hour ago: phones were fast
+    service.snapshot(now=10_000)
+    for _ in range(4):
+        lcp.observe("/a", "phone", 2.4)  # since then: over the phone budget, within the site's
+        lcp.observe("/a", "desktop", 1.2)
+    state = service.state(3600, "/a", now=10_000 + 3600)
+    devices = {item["device"]: item for item in state["metrics"]["LCP"]["devices"]}
+    assert devices["phone"]["samples"] == 4 and devices["phone"]["withinBudget"] is False  # not 14 samples
+    assert (devices["phone"]["budget"]["name"], devices["phone"]["ownBudget"]) == ("lcp-phone", True)
+    assert (devices["desktop"]["budget"]["name"], devices["desktop"]["withinBudget"]) == ("lcp", True)
+    assert set(devices) == {"phone", "desktop"}  # tablet and unknown: no page loads, no budget of their own
+    assert state["metrics"]["LCP"]["withinBudget"] is True and state["budgetsMet"] == {"met": 1, "total": 2}
+    assert state["metrics"]["INP"]["devices"] == []
+
+
+def test_a_run_kept_without_device_rows_gives_no_device_counts(tmp_path: Path) -> None:
+    """A run recorded before its vital had a device budget has no such rows in its ladder: its counts since
+    the run began must not pass for the window's (a reload that adds a device budget keeps the epoch)."""
+    lcp = _LCP()
+    before = _devices_service(lcp, tmp_path / "s.sqlite", "run-1", device_vitals=())
+    for _ in range(5):
+        lcp.observe("/a", "phone", 2.4)
+    before.snapshot(now=1000)
+    after = _devices_service(lcp, tmp_path / "s.sqlite", "run-1")  # same epoch, its ladder recorded already
+    state = after.state(3600, "/a", now=1200)
+    assert state["metrics"]["LCP"]["samples"] == 5
+    assert [d for d in state["metrics"]["LCP"]["devices"] if d["samples"]] == []

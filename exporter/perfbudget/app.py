@@ -40,6 +40,7 @@ from .metric_minutes import MinuteLog
 from .metrics import Metrics, multiprocess_dir
 from .monitoring import HostSampler, LocalMonitor, Monitoring, PrometheusMonitor
 from .otlp import OtlpPipeline
+from .page_urls import SiteUrls
 from .playbooks import build_runner, load_playbooks, suggest_fix
 from .playbooks.outcome_metrics import OutcomeRecorder
 from .playbooks.outcomes import Outcomes
@@ -135,7 +136,8 @@ def create_app(
     if otlp is not None:
         lifetime.add(otlp.shutdown)
     ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label, clients=sketch,
-                        alerts=BeaconAlerts(budgets, lambda vital: suggest_fix(playbooks, vital)))
+                        alerts=BeaconAlerts(budgets, lambda vital: suggest_fix(playbooks, vital)),
+                        pages=SiteUrls(beacons.allowed_origins))
     snapshots = SnapshotStore(config.data_dir / "summary.sqlite", config.metrics_retention_days * 86400)
     vitals_summary = SummaryService(
         metrics.reader,
@@ -147,6 +149,8 @@ def create_app(
         budget_for=budgets.budget_for,
         diagnose=attribution.diagnosis,
         suggest=lambda vital: suggest_fix(playbooks, vital),
+        page_url=attribution.page_url,
+        device_vitals={budget.metric for budget in budgets.vitals if budget.device is not None},
         clock=clock,
         cache=AnswerCache(_shared_file("summary-cache"), config.server.read_cache_seconds, clock),
         on_saved=MinuteLog(snapshots, edges, epoch).collected,  # metric_collected lines (eventlog)

@@ -30,6 +30,10 @@ from .processes import pid_alive
 from .routes import url_path
 
 KINDS = ("lcp.url", "lcp.target", "inp.target", "inp.script", "cls.target")
+#: The page URLs seen per route (page_urls.SiteUrls cleans them first): the summary's `pageUrl`.
+PAGE_URL = "page.url"
+#: Distinct page URLs kept per route and worker (a route like /products/:id has one per product).
+PAGE_URL_K = 8
 #: Per vital, the attribution kinds its diagnosis lists, under the summary's field names.
 DIAGNOSIS_KINDS = {
     "LCP": (("lcp.url", "lcpResources"), ("lcp.target", "lcpElements")),
@@ -215,6 +219,22 @@ class AttributionStore:
                     table = tables[(kind, route)] = SpaceSaving(self.k)
                 table.add(value)
             self._dirty = True
+
+    def record_page(self, route: str, url: str) -> None:
+        """One accepted page view of `route` at `url` (already cleaned: page_urls.SiteUrls)."""
+        key = (PAGE_URL, route)
+        with self._lock:
+            table = self._tables.get(key)
+            if table is None:
+                table = self._tables[key] = SpaceSaving(PAGE_URL_K)
+            table.add(url)
+            self._dirty = True
+
+    def page_url(self, route: str) -> str | None:
+        """The page URL the beacons of `route` reported most (every worker's, since the store began); None
+        when none was kept."""
+        found = self.top(PAGE_URL, route, limit=1)
+        return found[0][0] if found else None
 
     def top(self, kind: str, route: str | None = None, limit: int | None = None) -> list[tuple[str, int]]:
         """Most-blamed values of `kind` on `route` (every route when None), merged across workers."""

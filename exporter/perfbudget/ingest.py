@@ -1,4 +1,4 @@
-"""The hot path: validated reports -> dedup -> route and device -> Prometheus (+ OTLP, + attribution).
+"""The hot path: validated reports -> dedup -> route and device -> Prometheus (+ OTLP, + attribution, + page URL).
 
 It runs for every page view of every user, so everything that can be decided once is decided in
 `__init__`: label children are cached per label set, routes are matched by one compiled regex and cached,
@@ -18,6 +18,7 @@ from .dedup import SeenTable, fingerprint
 from .devices import device_class
 from .distinct_clients import ClientSketch
 from .metrics import Metrics
+from .page_urls import SiteUrls
 from .routes import RouteNormalizer
 
 
@@ -29,6 +30,8 @@ class Recorder(Protocol):
 
 class AttributionSink(Protocol):
     def record(self, vital: str, route: str, attribution: dict[str, Any]) -> None: ...
+
+    def record_page(self, route: str, url: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -48,6 +51,8 @@ class Client:
     # The client's address (as the rate limit keys it, server.trusted_proxy_hops applied): hashed into the
     # distinct-clients sketch, never stored.
     address: str | None = None
+    # The Origin header: which site's page sent the beacon (page_urls.SiteUrls).
+    origin: str | None = None
 
 
 class Ingestor:
@@ -61,6 +66,7 @@ class Ingestor:
         navigation_type_label: bool = False,
         clients: ClientSketch | None = None,
         alerts: BeaconAlerts | None = None,
+        pages: SiteUrls | None = None,
     ) -> None:
         self._metrics = metrics
         self._routes = routes
@@ -70,6 +76,8 @@ class Ingestor:
         self._nav_label = navigation_type_label
         self._clients = clients
         self._alerts = alerts
+        # Page URLs are kept (cleaned) only with an attribution store to keep them in.
+        self._pages = (pages, attribution) if pages is not None and attribution is not None else None
         self._observers: dict[tuple[str, ...], Callable[[float], None]] = {}
         self._duplicate = metrics.duplicates
         self._accepted = metrics.accepted
@@ -110,6 +118,10 @@ class Ingestor:
                     slot = self._routes.slot(route)
                     if slot is not None:
                         clients.add(slot, hashed)
+                if self._pages is not None and url:
+                    seen = self._pages[0].clean(url, client.origin)
+                    if seen is not None:
+                        self._pages[1].record_page(route, seen)
             if report.device_hint is not None:
                 device = report.device_hint
             else:

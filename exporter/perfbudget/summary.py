@@ -16,7 +16,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from itertools import accumulate
 from operator import add
@@ -25,9 +25,21 @@ from typing import Any, Protocol, cast
 import orjson
 
 from .answer_cache import AnswerCache
+from .devices import DEVICES
 from .snapshots import Frame, Rows, SnapshotStore
 from .store import Labels
-from .summary_contract import BudgetRule, budget_view, budgets_met, contract_vital, last_checked, within_budget
+from .summary_contract import (
+    BudgetRule,
+    budget_view,
+    budgets_met,
+    contract_vital,
+    critical_issue,
+    device_issues,
+    device_verdict,
+    last_checked,
+    range_text,
+    within_budget,
+)
 from .summary_contract import display as _display
 from .vitals import VITALS, Vital, overall_score
 
@@ -100,17 +112,39 @@ class HistogramSource(Protocol):
     def sums(self, name: str, label: str) -> dict[str, list[float]]: ...
 
 
-def read_histograms(reader: HistogramSource) -> Rows:
+def device_key(vital: str, device: str) -> str:
+    """The frames' key of one vital on one device ("LCP@phone"), beside the vitals' own keys."""
+    return f"{vital}@{device}"
+
+
+def read_histograms(reader: HistogramSource, device_vitals: Collection[str] = ()) -> Rows:
     """Per vital and route, the counts per bucket (not cumulative, +Inf last) from the store's slabs (every
-    worker's), devices and extra labels (navigation type) summed away."""
+    worker's), devices and extra labels (navigation type) summed away; for each of `device_vitals` (those a
+    device budget names) also per device, under `device_key`."""
     out: Rows = {}
     for vital in VITALS.values():
+        if vital.name in device_vitals:
+            _by_route_and_device(reader, vital.name, vital.metric, out)
+            continue
         per_route = reader.sums(vital.metric, "route")  # fresh lists: trimmed in place, not copied
         for row in per_route.values():
             row.pop()  # the sum of the observations; the counts before it are exact integers
         if per_route:
             out[vital.name] = cast(dict[str, list[int]], per_route)
     return out
+
+
+def _by_route_and_device(reader: HistogramSource, name: str, metric: str, out: Rows) -> None:
+    """One read of `metric`'s series (labels route, device[, navigation type]) summed per route and per
+    (device, route)."""
+    per_route: dict[str, list[int]] = {}
+    for labels, row in reader.rows(metric).items():
+        counts = cast(list[int], row[:-1])  # the sum of the observations dropped
+        for target, route in ((per_route, labels[0]), (out.setdefault(device_key(name, labels[1]), {}), labels[0])):
+            acc = target.get(route)
+            target[route] = counts if acc is None else list(map(add, acc, counts))
+    if per_route:
+        out[name] = per_route
 
 
 def _cumulative(counts: list[int]) -> Counts:
@@ -148,6 +182,8 @@ class SummaryService:
         diagnose: Callable[[str, str | None], dict[str, Any]] | None = None,
         suggest: Callable[[str], dict[str, Any] | None] | None = None,
         budget_for: Callable[[str, str | None, str | None], BudgetRule | None] | None = None,
+        page_url: Callable[[str], str | None] | None = None,
+        device_vitals: Collection[str] = (),
         interval: float = 60.0,
         clock: Callable[[], float] = time.time,
         cache: AnswerCache | None = None,
@@ -163,13 +199,19 @@ class SummaryService:
         self._diagnose = diagnose
         self._suggest = suggest
         self._budget_for = budget_for
+        self._page_url = page_url
+        # The vitals a device budget names are also kept per device (frames' keys `device_key`), with the
+        # same edges: a run recorded without them has none in its ladder, so its frames never count for them.
+        self._device_vitals = frozenset(name for name in device_vitals if name in edges)
+        self._series_edges = {**edges, **{device_key(name, device): edges[name]
+                                          for name in sorted(self._device_vitals) for device in DEVICES}}
         self._interval = interval
         self._cache = cache if cache is not None else AnswerCache(None, 0, clock)
         self._live: tuple[float, int, Frame] | None = None
         self._live_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        store.begin_epoch(epoch, started, edges)
+        store.begin_epoch(epoch, started, self._series_edges)
 
     # --- snapshots ------------------------------------------------------------------------------
 
@@ -180,7 +222,7 @@ class SummaryService:
         ts = int(now // self._interval * self._interval)
         if not final and self.store.has(self.epoch, ts):
             return
-        rows = read_histograms(self._reader)
+        rows = read_histograms(self._reader, self._device_vitals)
         if self.store.save(self.epoch, ts, rows, replace=final) and not final and self._on_saved is not None:
             self._on_saved(ts, rows)
 
@@ -228,13 +270,14 @@ class SummaryService:
             live = self._live
             if live is not None and live[1] == generation >= 0 and now - live[0] < 1.0:
                 return live[2]
-            frame = Frame(read_histograms(self._reader))
+            frame = Frame(read_histograms(self._reader, self._device_vitals))
             self._live = (now, generation, frame)
             return frame
 
     def window_counts(self, start: float, end: float | None, route: str | None) -> dict[str, Counts]:
         """Per vital, the cumulative bucket counts that arrived in [start, end] (end None = now), summed over
-        series (every route when `route` is None)."""
+        series (every route when `route` is None); the vitals a device budget names also per device, under
+        `device_key`."""
         ends = self.store.heads(self._clock() if end is None else end)
         starts = self.store.heads(start)
         totals: dict[str, list[int]] = {}
@@ -251,7 +294,7 @@ class SummaryService:
                     continue  # nothing of this run between start and end
                 now = self.store.on(head, route)
             then = self.store.on(base_head, route) if base_head is not None else {}
-            for name, vital_edges in self._edges.items():
+            for name, vital_edges in self._series_edges.items():
                 counts = now.get(name)
                 if counts is None or len(counts) != len(vital_edges) + 1 or (
                         ladder is not None and ladder.get(name) != vital_edges):
@@ -270,19 +313,10 @@ class SummaryService:
         except (KeyError, ValueError):  # a reader without the family: every answer may be stale
             return -1
 
-    def answer(self, window: int, route: str | None, page_url: str | None = None) -> tuple[bytes, bool]:
-        """`state(window, route)` as JSON, and whether it came from the answers cached for every worker.
-        `page_url` (the path asked for, no query string) is the `pageUrl` of each vital with data: one cached
-        answer serves every URL of a route."""
-        body, hit = self._cache.get(f"{self.epoch}|{window}|{route!r}", self.generation(),
-                                    lambda: orjson.dumps(self._compute(window, route, self._clock())))
-        if page_url is None:
-            return body, hit
-        answer = orjson.loads(body)
-        for item in answer["vitals"]:
-            if item["value"] is not None:
-                item["pageUrl"] = page_url
-        return orjson.dumps(answer), hit
+    def answer(self, window: int, route: str | None) -> tuple[bytes, bool]:
+        """`state(window, route)` as JSON, and whether it came from the answers cached for every worker."""
+        return self._cache.get(f"{self.epoch}|{window}|{route!r}", self.generation(),
+                               lambda: orjson.dumps(self._compute(window, route, self._clock())))
 
     def state(self, window: int, route: str | None, now: float | None = None) -> dict[str, Any]:
         """The summary of `window` seconds up to `now` on `route` (every route when None); without `now`, the
@@ -323,20 +357,23 @@ class SummaryService:
                 "trend": _trend(p75, prev),
                 **self._confidence(state, budget),
             }
+            entry["devices"] = self._devices(vital, route, current, budget)
+            broken = within is False or any(d["ownBudget"] and d["withinBudget"] is False for d in entry["devices"])
             if self._diagnose is not None:
                 entry["diagnosis"] = self._diagnose(name, route)
-            if self._suggest is not None and p75 is not None and (p75 > target or within is False):
+            if self._suggest is not None and p75 is not None and (p75 > target or broken):
                 entry["suggestedFix"] = self._suggest(name)
             metrics[name] = entry
             if p75 is not None:
                 p75s[name] = p75
-            issue = _issue(vital, entry, route)
-            if issue is not None:
-                critical.append(issue)
+            issue = critical_issue(vital, entry, route)
+            critical += ([issue] if issue is not None else []) + device_issues(vital, entry, route)
+        page_url, reason = self._page(route)
         return {
             "window": window,
             "page": route,
-            "vitals": [contract_vital(VITALS[name], entry, route, None) for name, entry in metrics.items()],
+            "vitals": [contract_vital(VITALS[name], entry, route, page_url, reason)
+                       for name, entry in metrics.items()],
             "metrics": metrics,
             "overallScore": overall_score(p75s),
             "criticalIssues": len(critical),
@@ -344,6 +381,34 @@ class SummaryService:
             "budgetsMet": budgets_met(metrics),
             "lastChecked": last_checked(now),
         }
+
+    def _devices(self, vital: Vital, route: str | None, current: Mapping[str, Counts],
+                 shared: BudgetRule | None) -> list[dict[str, Any]]:
+        """Per device with page loads in the window or a budget of its own, the verdict of the budget that
+        applies on it (only for the vitals a device budget names: the others are not counted per device)."""
+        if vital.name not in self._device_vitals:
+            return []
+        out = []
+        for device in DEVICES:
+            state = VitalState(vital, self._edges[vital.name], current.get(device_key(vital.name, device), []))
+            budget = self._budget_for(vital.name, route, device) if self._budget_for else None
+            own = budget is not None and budget is not shared
+            if state.samples or own:
+                at = state.p(budget.percentile / 100) if budget is not None else None
+                out.append(device_verdict(vital, device, state.p(0.75), at, state.samples, budget, own))
+        return out
+
+    def _page(self, route: str | None) -> tuple[str | None, str | None]:
+        """The `pageUrl` of `route` and, when there is none, why (`pageUrlReason`)."""
+        if route is None:
+            return None, "the summary covers every route: ask for one page (?page=) to get a URL of its route"
+        if self._page_url is None:
+            return None, "no page URLs are kept (the summary has no attribution store)"
+        url = self._page_url(route)
+        if url is None:
+            return None, (f"no accepted beacon for {route} has reported a page URL on the site's origins yet "
+                          "(beacons.allowed_origins, or the Origin of the page that sent it)")
+        return url, None
 
     @staticmethod
     def _confidence(state: VitalState, budget: BudgetRule | None) -> dict[str, Any]:
@@ -360,48 +425,6 @@ class SummaryService:
             "range": [_edge(state.vital, lower), None if upper is None else _edge(state.vital, upper)],
             "rangeText": range_text(state.vital, lower, upper, state.samples),
         }
-
-
-def range_text(vital: Vital, lower: float, upper: float | None, samples: int) -> str:
-    """A bucket for people: "3.0-4.0 s, 1 sample", "172-200 ms, 12 samples", "over 22.4 s, 3 samples"."""
-    count = f"{samples} sample{'' if samples == 1 else 's'}"
-    seconds = vital.ms and (upper if upper is not None else lower) >= 1.0
-    scale, unit = (1.0, " s") if seconds else (1000.0, " ms") if vital.ms else (1.0, "")
-
-    def number(value: float) -> str:
-        if vital.ms and not seconds:
-            return f"{value * scale:.0f}"
-        text = f"{value * scale:.3g}"
-        return text if "." in text or "e" in text else f"{text}.0"
-
-    if upper is None:
-        return f"over {number(lower)}{unit}, {count}"
-    if lower == 0:
-        return f"under {number(upper)}{unit}, {count}"
-    return f"{number(lower)}-{number(upper)}{unit}, {count}"
-
-
-def _issue(vital: Vital, entry: dict[str, Any], route: str | None) -> dict[str, Any] | None:
-    """A critical issue when the p75 is poor or the budget that applies is broken (one per vital)."""
-    poor = entry["rating"] == "poor"
-    broken = entry["withinBudget"] is False
-    if not poor and not broken:
-        return None
-    unit = vital.display_unit
-    reasons = []
-    if broken:
-        budget = entry["budget"]
-        reasons.append(f"over the {budget['name']} budget of {budget['target']:g}{unit} ({budget['severity']})")
-    if poor:
-        reasons.append(f"poor (over {_display(vital, vital.poor):g}{unit})")
-    return {
-        "metric": vital.name,
-        "value": entry["value"],
-        "target": entry["target"],
-        "budget": entry["budget"]["name"] if broken else None,
-        "kind": "budget" if broken else "rating",
-        "message": f"{vital.name} p75 is {entry['value']:g}{unit} on {route or 'all routes'}, " + " and ".join(reasons),
-    }
 
 
 def _edge(vital: Vital, edge: float) -> float:

@@ -1,7 +1,8 @@
-"""The founding contract's view of a summary: budget verdicts per vital and the `vitals` list.
+"""The founding contract's view of a summary: budget verdicts per vital and device, and the `vitals` list.
 
 `summary.py` computes the window's figures per vital (`metrics`, keyed by name); this module says what they
-mean against the budget that applies (`budget`, `withinBudget`, `budgetsMet`) and writes the contract's list
+mean against the budget that applies (`budget`, `withinBudget`, per device `devices`, `budgetsMet`, the
+critical issues) and writes the contract's list
 (`vitals`: name, value, rating, target, unit, trend as a number, pageUrl, diagnosis and suggestedFix as
 sentences), with the structured detail in further fields.
 """
@@ -65,6 +66,48 @@ def within_budget(value: float | None, budget: BudgetRule | None) -> bool | None
     return value <= budget.target
 
 
+def range_text(vital: Vital, lower: float, upper: float | None, samples: int) -> str:
+    """A bucket for people: "3.0-4.0 s, 1 sample", "172-200 ms, 12 samples", "over 22.4 s, 3 samples"."""
+    count = f"{samples} sample{'' if samples == 1 else 's'}"
+    seconds = vital.ms and (upper if upper is not None else lower) >= 1.0
+    scale, unit = (1.0, " s") if seconds else (1000.0, " ms") if vital.ms else (1.0, "")
+
+    def number(value: float) -> str:
+        if vital.ms and not seconds:
+            return f"{value * scale:.0f}"
+        text = f"{value * scale:.3g}"
+        return text if "." in text or "e" in text else f"{text}.0"
+
+    if upper is None:
+        return f"over {number(lower)}{unit}, {count}"
+    if lower == 0:
+        return f"under {number(upper)}{unit}, {count}"
+    return f"{number(lower)}-{number(upper)}{unit}, {count}"
+
+
+def critical_issue(vital: Vital, entry: dict[str, Any], route: str | None) -> dict[str, Any] | None:
+    """A critical issue when the p75 is poor or the budget that applies is broken (one per vital)."""
+    poor = entry["rating"] == "poor"
+    broken = entry["withinBudget"] is False
+    if not poor and not broken:
+        return None
+    unit = vital.display_unit
+    reasons = []
+    if broken:
+        budget = entry["budget"]
+        reasons.append(f"over the {budget['name']} budget of {budget['target']:g}{unit} ({budget['severity']})")
+    if poor:
+        reasons.append(f"poor (over {display(vital, vital.poor):g}{unit})")
+    return {
+        "metric": vital.name,
+        "value": entry["value"],
+        "target": entry["target"],
+        "budget": entry["budget"]["name"] if broken else None,
+        "kind": "budget" if broken else "rating",
+        "message": f"{vital.name} p75 is {entry['value']:g}{unit} on {route or 'all routes'}, " + " and ".join(reasons),
+    }
+
+
 def last_checked(now: float) -> str:
     """ISO-8601 with its time zone: '2025-10-15T12:00:00Z'."""
     return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -120,8 +163,36 @@ def fix_sentence(vital: Vital, entry: dict[str, Any], fix: dict[str, Any] | None
             f"dryRun: true}}" + (f" (expected: {expected})" if expected else "") + ".")
 
 
-def contract_vital(vital: Vital, entry: dict[str, Any], route: str | None, page_url: str | None) -> dict[str, Any]:
-    """One item of the contract's `vitals` list from the summary's `metrics[name]` entry."""
+def device_verdict(vital: Vital, device: str, p75: float | None, at_percentile: float | None, samples: int,
+                   budget: BudgetRule | None, own: bool) -> dict[str, Any]:
+    """One device's verdict: its p75 (display unit), the budget that applies on it and whether that is the
+    device's own (`ownBudget`: a budget with `device:`) or the one every device shares."""
+    return {"device": device, "value": display(vital, p75), "samples": samples,
+            "budget": budget_view(vital, budget), "ownBudget": own,
+            "withinBudget": within_budget(at_percentile, budget)}
+
+
+def device_issues(vital: Vital, entry: dict[str, Any], route: str | None) -> list[dict[str, Any]]:
+    """A critical issue per device whose own budget is broken (the shared budget's verdict is the vital's)."""
+    unit = vital.display_unit
+    out = []
+    for item in entry.get("devices", ()):
+        if item["ownBudget"] and item["withinBudget"] is False:
+            budget = item["budget"]
+            out.append({
+                "metric": vital.name, "value": item["value"], "target": budget["target"], "budget": budget["name"],
+                "kind": "device-budget", "device": item["device"],
+                "message": f"{vital.name} p75 is {item['value']:g}{unit} on {item['device']} on "
+                           f"{route or 'all routes'}, over the {budget['name']} budget of {budget['target']:g}{unit}"
+                           f" ({budget['severity']})",
+            })
+    return out
+
+
+def contract_vital(vital: Vital, entry: dict[str, Any], route: str | None, page_url: str | None,
+                   page_url_reason: str | None) -> dict[str, Any]:
+    """One item of the contract's `vitals` list from the summary's `metrics[name]` entry. `page_url`: a URL
+    the route's beacons reported (None with `page_url_reason` saying why)."""
     fix = entry.get("suggestedFix")
     return {
         "name": vital.name,
@@ -131,19 +202,24 @@ def contract_vital(vital: Vital, entry: dict[str, Any], route: str | None, page_
         "unit": entry["unit"],
         "trend": trend_change(vital, entry["value"], entry["previous"]),
         "trendDirection": entry["trend"],
-        "pageUrl": page_url if entry["value"] is not None else None,
+        "pageUrl": page_url,
+        "pageUrlReason": page_url_reason,
         "diagnosis": diagnosis_sentence(vital, entry, route),
         "suggestedFix": fix_sentence(vital, entry, fix),
         "diagnosisDetail": entry.get("diagnosis"),
         "suggestedFixDetail": fix,
         "budget": entry["budget"],
         "withinBudget": entry["withinBudget"],
+        "devices": entry["devices"],
         "samples": entry["samples"],
         "confidence": entry.get("confidence"),
     }
 
 
 def budgets_met(metrics: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """How many vitals with a budget and data are within it, of how many."""
+    """How many budget verdicts with data are within their budget, of how many: each vital's, and each
+    device's own budget (the budget every device shares is counted once, in the vital's verdict)."""
     verdicts = [entry["withinBudget"] for entry in metrics.values() if entry["withinBudget"] is not None]
+    verdicts += [item["withinBudget"] for entry in metrics.values() for item in entry.get("devices", ())
+                 if item["ownBudget"] and item["withinBudget"] is not None]
     return {"met": sum(1 for ok in verdicts if ok), "total": len(verdicts)}

@@ -128,6 +128,7 @@ class BeaconEndpoint:
             user_agent=environ.get("HTTP_USER_AGENT"),
             ch_ua_mobile=environ.get("HTTP_SEC_CH_UA_MOBILE"),
             address=self._client_address(environ),
+            origin=origin,
         )
         result = self._ingestor.record(reports, client)
         ok = result.accepted > 0 or result.duplicates > 0

@@ -140,6 +140,10 @@ def _rows(state: dict[str, Any]) -> list[dict[str, Any]]:
             "samples": int(entry["samples"]),
             "good": "-" if entry["goodShare"] is None else f"{100 * entry['goodShare']:.1f} %",
             "trend": _trend(entry, unit),
+            # Per device (the vitals a device budget names): the verdict of the budget that applies on it.
+            "devices": [(item["device"], *_verdict(item), item["budget"]["name"] if item["budget"] else None,
+                         "-" if item["value"] is None else f"{item['value']:g}{unit}")
+                        for item in entry.get("devices", ())],
             "diagnosis": [
                 (key, item["value"], item["count"])
                 for key, items in (entry.get("diagnosis") or {}).items()

@@ -13,7 +13,7 @@ from typing import cast
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from ..config.server import ServerConfig
-from ..routes import RouteNormalizer, url_path
+from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
 from .auth import authorizer, requires_read
 from .beacons import RateLimiter
@@ -73,6 +73,5 @@ def web_vitals() -> tuple[Response, int]:
     except ValueError as exc:
         return jsonify({"ok": False, "error": str(exc)}), 400
     route = state.routes.lookup(page) if page is not None else None
-    # pageUrl: the page asked for (its path, no query string), for the vitals its route has data for.
-    body, hit = state.summary.answer(window, route, url_path(page) if page is not None else None)
+    body, hit = state.summary.answer(window, route)  # pageUrl: a URL the route's beacons reported
     return Response(body, mimetype="application/json", headers={"X-Perfbudget-Cache": "hit" if hit else "miss"}), 200
