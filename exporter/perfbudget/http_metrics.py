@@ -23,6 +23,7 @@ from time import perf_counter
 from typing import Any
 
 from flask import Flask, got_request_exception, request, request_started
+from werkzeug.exceptions import HTTPException
 
 from .store import FamilySpec, Histogram, Observer
 
@@ -39,6 +40,7 @@ LABELS = ("http_route", "http_request_method", "http_response_status_code")
 CAPACITY = 2048
 _ROUTE_KEY = "perfbudget.http_route"
 _ERROR_KEY = "perfbudget.http_error"
+_EXTENSION = "perfbudget.http_timing"
 
 #: What a 5xx is reported to: (endpoint "<METHOD> <route>", status code, short error class).
 ErrorSink = Callable[[str, int, str], None]
@@ -126,11 +128,30 @@ class FlaskTiming:
 
     def __init__(self, app: Flask, http: HttpMetrics, on_error: ErrorSink | None = None) -> None:
         self._next: WSGIApp = app.wsgi_app
+        self._urls = app.url_map
+        app.extensions[_EXTENSION] = self
         self._http = http
         self._on_error = on_error
         # Signals, not before_request: a before_request hook that answers (a read limit) stops the ones after it.
         request_started.connect(self._started, app, weak=False)
         got_request_exception.connect(self._failed, app, weak=False)
+
+    @staticmethod
+    def of(app: object) -> FlaskTiming | None:
+        """The timing installed on a Flask app (None for another WSGI application)."""
+        extensions = getattr(app, "extensions", None)
+        found = extensions.get(_EXTENSION) if isinstance(extensions, dict) else None
+        return found if isinstance(found, FlaskTiming) else None
+
+    def refused(self, method: str, path: str, status: int, seconds: float) -> None:
+        """A request answered in front of the application (server/front.py: a late or oversized body), under
+        the route its path would have matched."""
+        try:
+            rule, _ = self._urls.bind("perfbudget").match(path, method, return_rule=True)
+            route = rule.rule
+        except HTTPException:
+            route = UNMATCHED
+        self._http.observer(route, method_label(method), status)(seconds)
 
     @staticmethod
     def _started(_sender: Flask, **_extra: Any) -> None:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -56,8 +57,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
             if i == 0:  # PromQL's increase() counts from a series' first sample: let Prometheus see it first
                 wait_for(lambda: _scraped(prom) == 1, 30, what="Prometheus to scrape the first beacon's request")
         assert http("GET", f"{exp.url}/api/no-such-thing")[0] == 404
+        assert _oversized_post(exp, "/-/reload") == 413  # answered by the front, before the application
         wait_for(lambda: _scraped(prom) >= BEACONS, 30, what="Prometheus to scrape every beacon's request")
         yield exp, prom, node is not None
+
+
+def _oversized_post(exp: Server, path: str) -> int:
+    """A POST declaring a body over every cap (none is sent: the front refuses it from the header)."""
+    connection = HTTPConnection("127.0.0.1", exp.port, timeout=10)
+    try:
+        connection.putrequest("POST", path)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(10**9))
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def _scraped(prom: Server) -> float:
@@ -128,6 +143,7 @@ def test_the_exposition_passes_promtool_and_prometheus_reads_the_standard_names(
 
     seen = wait_for(with_scrapes, 30, what="Prometheus to see its own scrapes")
     assert ("/api/web-vitals", "POST", "200") in seen and ("unmatched", "GET", "404") in seen
+    assert ("/-/reload", "POST", "413") in seen  # refused in front of Flask, under the route it would match
     assert _scraped(prom) == BEACONS
 
 

@@ -21,10 +21,12 @@ import io
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from time import perf_counter
 from typing import Any, Protocol
 
 import orjson
 
+from ..http_metrics import FlaskTiming
 from ..web.beacons import PATH as BEACON_PATH
 
 StartResponse = Callable[..., Any]
@@ -76,8 +78,12 @@ _JSON = ("content-type", "application/json")
 _SEPARATOR = {"HTTP_COOKIE": "; "}
 
 
+class _Refused(bytes):
+    """The body of an answer given here, not by the application (so the front records its duration)."""
+
+
 def _refusal(status: int, message: str) -> Answer:
-    body = orjson.dumps({"ok": False, "error": message})
+    body = _Refused(orjson.dumps({"ok": False, "error": message}))
     return status, [_JSON, ("cache-control", "no-store"), _CLOSE], body
 
 
@@ -158,6 +164,7 @@ class Front:
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._deadlines = _Deadlines(body_timeout)
+        self._timing = FlaskTiming.of(app)  # the refusals answered here count in the duration histogram
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="perfbudget-request")
@@ -171,7 +178,10 @@ class Front:
         if scope.proto != "http":
             return  # websockets are off
         beacon = scope.path == BEACON_PATH and scope.method in ("POST", "OPTIONS")
+        started = perf_counter()
         answer = await self._answer(scope, protocol, beacon)
+        if type(answer[2]) is _Refused and self._timing is not None:
+            self._timing.refused(scope.method, scope.path, answer[0], perf_counter() - started)
         protocol.response_bytes(*answer)
 
     async def _answer(self, scope: Scope, protocol: HTTPProtocol, beacon: bool) -> Answer:
