@@ -125,8 +125,9 @@ def create_app(
     lifetime.add(seen.close)
     table = RouteTable(config.routes.max_routes, _shared_file("routes.bin"), config.routes.labels())
     routes = RouteNormalizer(config.routes, table)
-    # Distinct clients per route over every budget's window and the one an execute from an alert checks.
-    windows = [*(budget.window for budget in budgets.vitals), config.playbooks.execute_clients_window]
+    # Distinct clients per route over every budget's window, every objective's long burn windows and the one an
+    # execute from an alert checks.
+    windows = [*budgets.client_windows(), config.playbooks.execute_clients_window]
     sketch = ClientSketch.shared({w: parse_duration(w) for w in windows}, table.slots, directory, epoch)
     lifetime.add(sketch.close)
     metrics.expose_distinct_clients(RouteClients(sketch, table))

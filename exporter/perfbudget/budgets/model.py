@@ -1,4 +1,5 @@
-"""The budgets file (`budgets.yaml`): Web Vitals budgets and the service budgets teams run beside them.
+"""The budgets file (`budgets.yaml`): Web Vitals budgets and objectives, and the service budgets teams run
+beside them.
 
 Loading is as strict as the config: unknown keys are errors, and every error names the file, the key path
 and the value. Targets are written the way people read them (milliseconds for the timing vitals, the bare
@@ -16,16 +17,29 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..config.base import StrictModel
 from ..config.env import CPU_ENV, ERROR_RATE_ENV, MEMORY_ENV, RESPONSE_TIME_ENV
 from ..config.errors import ConfigError, format_validation_error
 from ..config.loader import read_yaml_mapping, set_path
 from ..vitals import VITALS
-
-Severity = Literal["info", "warning", "critical"]
-Device = Literal["phone", "tablet", "desktop", "unknown"]
+from .burn_rates import BurnRate
+from .fields import (
+    Device,
+    Duration,
+    ForDuration,
+    MetricName,
+    Selector,
+    Severity,
+    budget_name,
+    label_matchers,
+    re2_regex,
+    route_slug,
+    seconds,
+)
+from .fields import parse_duration as parse_duration
+from .objectives import VitalObjective
 
 # Environment override -> (key path in the file, how to read the variable).
 ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -35,87 +49,9 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], str]] = {
     MEMORY_ENV: (("resources", "memory_percent"), "percent"),
 }
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)$")
-# Prometheus's own grammar: units from the largest down, each at most once ("1h30m", not "30m1h").
-_PROM_DURATION = re.compile(r"^(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m(?!s))?(?:\d+s)?(?:\d+ms)?$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_METRIC = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
-
-
 def bundled_budgets_path() -> Path:
     """The budgets that ship inside the package (used when no file is configured)."""
     return Path(str(resources.files("perfbudget.budgets").joinpath("budgets.yaml")))
-
-
-def _seconds(value: Any, *, ms_numbers: bool) -> Any:
-    """'2.5s' / '2500ms' -> 2.5; a bare number is milliseconds when `ms_numbers`, else taken as is."""
-    if isinstance(value, bool):
-        return value  # let the float validator refuse it
-    if isinstance(value, (int, float)):
-        return value / 1000.0 if ms_numbers else float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value.strip())
-        if match:
-            number = float(match.group(1))
-            return number / 1000.0 if match.group(2) == "ms" else number
-        raise ValueError(f"{value!r} is not a duration like 2500ms or 2.5s")
-    return value
-
-
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-
-
-def _prom_duration(value: str) -> str:
-    """A window, offset or period: a Prometheus duration longer than zero."""
-    if parse_duration(value) <= 0:
-        raise ValueError("must be longer than 0s")
-    return value
-
-
-def _for_duration(value: str) -> str:
-    """An alert's `for`: a Prometheus duration, 0s meaning at once."""
-    parse_duration(value)
-    return value
-
-
-def _re2_regex(value: str) -> str:
-    """A regex that both Python and Prometheus (RE2: no lookaround, no backreferences) accept."""
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"regex {value!r} does not compile: {exc}") from None
-    if _NOT_RE2.search(value):
-        raise ValueError(f"regex {value!r} uses lookaround or a backreference, which Prometheus (RE2) refuses")
-    return value
-
-
-def _metric_name(value: str) -> str:
-    if not _METRIC.match(value):
-        raise ValueError("is not a Prometheus metric name")
-    return value
-
-
-def _label_matchers(value: dict[str, str]) -> dict[str, str]:
-    for name in value:
-        if not _LABEL.match(name):
-            raise ValueError(f"{name!r} is not a Prometheus label name")
-    return value
-
-
-def parse_duration(value: str) -> float:
-    """A Prometheus duration ('1h30m', '5m', '0s') in seconds."""
-    if not value or not _PROM_DURATION.match(value):
-        raise ValueError("must be a Prometheus duration like 5m, 1h or 1h30m (units from the largest down)")
-    return float(sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", value)))
-
-
-# Field types whose checks every budget section shares.
-Duration = Annotated[str, AfterValidator(_prom_duration)]
-ForDuration = Annotated[str, AfterValidator(_for_duration)]
-MetricName = Annotated[str, AfterValidator(_metric_name)]
-Selector = Annotated[dict[str, str], AfterValidator(_label_matchers)]
 
 
 class VitalBudget(StrictModel):
@@ -145,21 +81,19 @@ class VitalBudget(StrictModel):
     def _target_units(cls, data: Any) -> Any:
         if isinstance(data, dict) and "target" in data:
             vital = VITALS.get(str(data.get("metric")))
-            data = {**data, "target": _seconds(data["target"], ms_numbers=vital.ms if vital else True)}
+            data = {**data, "target": seconds(data["target"], ms_numbers=vital.ms if vital else True)}
         return data
 
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
-            raise ValueError("must be lower-case letters, digits, '-' or '_' (it becomes the `budget` label)")
-        return value
+        return budget_name(value)
 
     @field_validator("route")
     @classmethod
     def _route(cls, value: str | None) -> str | None:
-        return None if value is None else _re2_regex(value)
+        return None if value is None else re2_regex(value)
 
     @model_validator(mode="after")
     def _sane_target(self) -> VitalBudget:
@@ -179,8 +113,7 @@ class VitalBudget(StrictModel):
         if self.device:
             parts.append(self.device)
         if self.route:
-            slug = re.sub(r"[^a-z0-9]+", "-", self.route.lower()).strip("-")
-            parts.append(slug or "root")
+            parts.append(route_slug(self.route))
         return "-".join(parts)
 
     def applies_to(self, route: str | None, device: str | None) -> bool:
@@ -211,7 +144,7 @@ class LatencyBudget(StrictModel):
     @field_validator("target", mode="before")
     @classmethod
     def _units(cls, value: Any) -> Any:
-        return _seconds(value, ms_numbers=True)
+        return seconds(value, ms_numbers=True)
 
 
 class ErrorRateBudget(StrictModel):
@@ -234,32 +167,13 @@ class ErrorRateBudget(StrictModel):
     @field_validator("error_label")
     @classmethod
     def _label(cls, value: str) -> str:
-        _label_matchers({value: ""})
+        label_matchers({value: ""})
         return value
 
     @field_validator("error_regex")
     @classmethod
     def _regex(cls, value: str) -> str:
-        return _re2_regex(value)
-
-
-class BurnRate(StrictModel):
-    """Alert when the error budget burns `burn_rate` times too fast over both windows."""
-
-    burn_rate: Annotated[float, Field(gt=0)]
-    long_window: Duration
-    short_window: Duration
-    severity: Severity
-    for_: Annotated[ForDuration, Field(alias="for")] = "2m"
-
-    model_config = StrictModel.model_config | {"populate_by_name": True}
-
-
-    @model_validator(mode="after")
-    def _windows(self) -> BurnRate:
-        if parse_duration(self.short_window) >= parse_duration(self.long_window):
-            raise ValueError(f"short_window {self.short_window} must be shorter than long_window {self.long_window}")
-        return self
+        return re2_regex(value)
 
 
 def _workbook_burn_rates() -> list[BurnRate]:
@@ -328,6 +242,8 @@ class Budgets(StrictModel):
     """The whole budgets file."""
 
     vitals: list[VitalBudget] = Field(default_factory=list)
+    # Objectives on the good share of a vital, alerted by burn rates (perfbudget.budgets.objectives).
+    objectives: list[VitalObjective] = Field(default_factory=list)
     service: ServiceBudgets = Field(default_factory=ServiceBudgets)
     resources: ResourceBudgets = Field(default_factory=ResourceBudgets)
     # Alerts on every Web Vitals budget's route and device beside the budget itself; null turns one off.
@@ -338,23 +254,34 @@ class Budgets(StrictModel):
     exporter_url: str = "http://127.0.0.1:9478"
 
     def name_clashes(self) -> list[str]:
-        """One error per Web Vitals budget whose `budget` label an earlier one already has."""
-        seen: dict[str, int] = {}
+        """One error per Web Vitals budget or objective whose `budget` label an earlier one already has."""
+        seen: dict[str, str] = {}
         errors = []
-        for index, budget in enumerate(self.vitals):
-            name = budget.budget_name
+        named = [*((f"vitals[{i}]", b.budget_name) for i, b in enumerate(self.vitals)),
+                 *((f"objectives[{i}]", o.budget_name) for i, o in enumerate(self.objectives))]
+        for where, name in named:
             if name in seen:
-                errors.append(f"vitals[{index}]: budget name {name!r} is also the name of vitals[{seen[name]}]; "
+                errors.append(f"{where}: budget name {name!r} is also the name of {seen[name]}; "
                               "give one a distinct 'name'")
-            seen.setdefault(name, index)
+            seen.setdefault(name, where)
         return errors
 
     def bucket_targets(self) -> dict[str, tuple[float, ...]]:
-        """Per vital, every budget target: the histograms get a bucket edge at each, so compliance is exact."""
+        """Per vital, every budget target and objective threshold: the histograms get a bucket edge at each,
+        so compliance and good shares are exact."""
         out: dict[str, set[float]] = {}
         for budget in self.vitals:
             out.setdefault(budget.metric, set()).add(budget.target)
+        for objective in self.objectives:
+            out.setdefault(objective.metric, set()).add(objective.threshold)
         return {name: tuple(sorted(values)) for name, values in out.items()}
+
+    def client_windows(self) -> list[str]:
+        """Every window a budget or objective alert counts distinct clients over (the exporter exposes
+        perfbudget_route_distinct_clients for each), in order of first use."""
+        windows = [budget.window for budget in self.vitals]
+        windows += [burn.long_window for objective in self.objectives for burn in objective.alerting_burn_rates]
+        return list(dict.fromkeys(windows))
 
     def budget_for(self, metric: str, route: str | None, device: str | None) -> VitalBudget | None:
         """The most specific budget that applies (route and device beat either beat none; ties: the first)."""

@@ -40,6 +40,7 @@ ALERT_BEACONS_STOPPED = "WebVitalsBeaconsStopped"
 ALERT_API_LATENCY = "APILatencyBudgetExceeded"
 ALERT_ERROR_RATE = "ErrorRateBudgetExceeded"
 ALERT_AVAILABILITY = "AvailabilityErrorBudgetBurn"
+ALERT_VITAL_OBJECTIVE = "WebVitalsErrorBudgetBurn"
 ALERT_CPU = "HostCPUBudgetExceeded"
 ALERT_MEMORY = "HostMemoryBudgetExceeded"
 ALERT_DISK = "HostDiskBudgetExceeded"
@@ -116,6 +117,16 @@ def vital_quantile(vital: Vital, percentile: float, window: str) -> str:
 
 def vital_good_ratio(vital: Vital, window: str) -> str:
     return vital_rule(vital, f"good_ratio_{window}")
+
+
+def threshold_tag(value: float) -> str:
+    """A bucket edge in a rule name: 2.5 -> 'le2_5' (the `le` label's text, name-safe)."""
+    return "le" + re.sub(r"[^0-9a-zA-Z]", "_", le(value))
+
+
+def vital_error_ratio(vital: Vital, threshold: float, window: str) -> str:
+    """The share of page loads over `threshold` (an objective's bad events): `...:error_ratio_le2_5_1h`."""
+    return vital_rule(vital, f"error_ratio_{threshold_tag(threshold)}_{window}")
 
 
 def service_latency_quantile(metric: str, percentile: float, window: str) -> str:

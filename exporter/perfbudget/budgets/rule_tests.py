@@ -9,7 +9,6 @@ same annotation functions as the rules, expanded in Python (`templating.Expanded
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,7 +17,11 @@ from typing import Any
 from ..devices import DEVICES
 from ..vitals import VITALS, bucket_edges
 from . import naming
-from .model import Budgets, VitalBudget, parse_duration
+from .model import Budgets, VitalBudget
+from .rule_test_series import EXAMPLE_ROUTES, EXPORTER, Case, Expect, counter, gauge, minutes, series
+from .rule_test_series import RuleTestError as RuleTestError
+from .rule_test_series import example_match as example_match
+from .rule_tests_objectives import objective_cases
 from .rulefmt import Alert, RuleFile
 from .stages.resources import RESOURCE_RULES, resource_annotations, resource_labels, resource_thresholds
 from .stages.service import (
@@ -40,100 +43,15 @@ from .stages.vitals_alerts import (
 )
 from .templating import Expanded, Render
 
-_EXAMPLE_ROUTES = ("/checkout", "/", "/test/page")
 TEST_JOB = "api"
 NODE = {"job": "node", "instance": "node:9100"}
-EXPORTER = {"job": "perfbudget", "instance": "perfbudget:9478"}
-
-
-class RuleTestError(ValueError):
-    """The budgets cannot be turned into rule tests (for example a budget that never applies)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Expect:
-    """At `minute`, alert `name` fires exactly for these (labels, annotations); none when empty."""
-
-    minute: int
-    name: str
-    alerts: tuple[tuple[Mapping[str, str], Mapping[str, str]], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    name: str
-    series: tuple[tuple[str, str], ...]
-    expects: tuple[Expect, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "interval": "1m",
-            "input_series": [{"series": series, "values": values} for series, values in self.series],
-            "alert_rule_test": [
-                {"eval_time": f"{expect.minute}m", "alertname": expect.name,
-                 "exp_alerts": [{"exp_labels": dict(labels), "exp_annotations": dict(annotations)}
-                                for labels, annotations in expect.alerts]}
-                for expect in self.expects
-            ],
-        }
-
-
-# --- series values ----------------------------------------------------------------------------------
-
-def _num(value: float) -> str:
-    return f"{value:.12g}"
-
-
-def counter(segments: Sequence[tuple[float, int]]) -> str:
-    """A counter from (increase per minute, minutes) segments, starting at 0 at minute 0."""
-    parts: list[str] = []
-    value = 0.0
-    for index, (step, minutes) in enumerate(segments):
-        if index == 0:
-            parts.append(f"0+{_num(step)}x{minutes}")
-            value = step * minutes
-        else:
-            parts.append(f"{_num(value + step)}+{_num(step)}x{minutes - 1}")
-            value += step * minutes
-    return " ".join(parts)
-
-
-def gauge(segments: Sequence[tuple[float, int]]) -> str:
-    """A gauge from (value, minutes) segments (the first one also covers minute 0)."""
-    return " ".join(f"{_num(value)}+0x{minutes if index == 0 else minutes - 1}"
-                    for index, (value, minutes) in enumerate(segments))
-
-
-def series(name: str, labels: Mapping[str, str]) -> str:
-    inner = ",".join(f'{key}="{value}"' for key, value in labels.items())
-    return f"{name}{{{inner}}}"
-
-
-def minutes(duration: str) -> int:
-    return math.ceil(parse_duration(duration) / 60)
-
-
-def example_match(regex: str, candidates: Sequence[str] = ()) -> str:
-    """A string `regex` fully matches: the first candidate that does, else the regex with its wildcards
-    replaced by plain characters."""
-    for candidate in candidates:
-        if re.fullmatch(regex, candidate):
-            return candidate
-    text = regex
-    for pattern, repl in ((r"\[\^[^\]]*\][+*]", "x"), (r"\.[*+]", "x"), (r"\\d[+*]?", "1"), (r"\\w[+*]?", "x"),
-                          (r"\.", "0"), (r"[\^$]", ""), (r"\\(.)", r"\1")):
-        text = re.sub(pattern, repl, text)
-    if re.fullmatch(regex, text):
-        return text
-    raise RuleTestError(f"cannot find an example value for the regex {regex!r}")
 
 
 # --- Web Vitals -------------------------------------------------------------------------------------
 
 def owned_pair(budgets: Budgets, budget: VitalBudget) -> tuple[str, str]:
     """A (route, device) this budget owns: it applies there and no other budget wins."""
-    routes = [example_match(budget.route, _EXAMPLE_ROUTES)] if budget.route else list(_EXAMPLE_ROUTES)
+    routes = [example_match(budget.route, EXAMPLE_ROUTES)] if budget.route else list(EXAMPLE_ROUTES)
     # The first pair found is written into the committed test files: alphabetical, whatever DEVICES' order.
     devices = [budget.device] if budget.device else sorted(DEVICES)
     for route in routes:
@@ -414,6 +332,8 @@ def cases_for(budgets: Budgets, rule_file: RuleFile) -> list[Case]:
                 cases += regression_cases(budgets, budget)
         if budgets.beacons_stopped is not None:
             cases += beacons_stopped_cases(budgets)
+        for objective in budgets.objectives:
+            cases += objective_cases(budgets, objective)
     elif rule_file.stem == "service":
         if budgets.service.latency is not None:
             cases += latency_cases(budgets)

@@ -6,8 +6,9 @@ availability alerts are multiwindow, multi-burn-rate (a long window to be sure, 
 
 from __future__ import annotations
 
-from .. import naming
-from ..model import AvailabilityBudget, Budgets, BurnRate, ErrorRateBudget, LatencyBudget
+from .. import burn_rates, naming
+from ..burn_rates import BurnRate
+from ..model import AvailabilityBudget, Budgets, ErrorRateBudget, LatencyBudget
 from ..promql import by_duration, equality, selector, string
 from ..rulefmt import Alert, Recording, RuleGroup
 from ..templating import GoTemplate, Render, format_value
@@ -77,7 +78,7 @@ def availability_annotations(budgets: Budgets, availability: AvailabilityBudget,
 
 def burn_threshold(availability: AvailabilityBudget, burn: BurnRate) -> float:
     """The error ratio at which the error budget burns `burn_rate` times too fast."""
-    return round(burn.burn_rate * availability.error_budget, 12)
+    return burn_rates.burn_threshold(availability.error_budget, burn)
 
 
 def error_ratio_windows(budgets: Budgets) -> list[str]:
@@ -86,8 +87,7 @@ def error_ratio_windows(budgets: Budgets) -> list[str]:
     if budgets.service.error_rate is not None:
         windows.append(budgets.service.error_rate.window)
     if budgets.service.availability is not None:
-        for burn in budgets.service.availability.burn_rates:
-            windows += [burn.long_window, burn.short_window]
+        windows += burn_rates.burn_windows(budgets.service.availability.burn_rates)
     return by_duration(windows)
 
 
