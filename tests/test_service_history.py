@@ -185,14 +185,15 @@ def test_labels_are_bounded(tmp_path: Path, clock: Clock) -> None:
 
 
 @pytest.mark.parametrize(("figures", "env", "status", "budgets"), [
-    ({"responseTimeP95": 150.0, "errorRate": 0.0, "uptime": 100.0, "cpu": 10.0, "memory": 10.0}, {}, "healthy", []),
-    ({"responseTimeP95": 250.0, "errorRate": 0.0, "uptime": 100.0, "cpu": 10.0, "memory": 10.0}, {}, "warning",
+    ({"responseTimePercentile": 150.0, "errorRate": 0.0, "uptime": 100.0, "cpu": 10.0, "memory": 10.0}, {}, "healthy",
+     []),
+    ({"responseTimePercentile": 250.0, "errorRate": 0.0, "uptime": 100.0, "cpu": 10.0, "memory": 10.0}, {}, "warning",
      ["response_time"]),
-    ({"responseTimeP95": 250.0, "errorRate": 0.0, "uptime": 100.0, "cpu": 10.0, "memory": 10.0},
+    ({"responseTimePercentile": 250.0, "errorRate": 0.0, "uptime": 100.0, "cpu": 10.0, "memory": 10.0},
      {"ALERT_THRESHOLD_RESPONSE_TIME": "300"}, "healthy", []),
-    ({"responseTimeP95": 250.0, "errorRate": 0.5, "uptime": 99.0, "cpu": 10.0, "memory": 10.0}, {}, "critical",
+    ({"responseTimePercentile": 250.0, "errorRate": 0.5, "uptime": 99.0, "cpu": 10.0, "memory": 10.0}, {}, "critical",
      ["response_time", "error_rate", "uptime"]),
-    ({"responseTimeP95": None, "errorRate": None, "uptime": 100.0, "cpu": 81.0, "memory": 10.0}, {}, "warning",
+    ({"responseTimePercentile": None, "errorRate": None, "uptime": 100.0, "cpu": 81.0, "memory": 10.0}, {}, "warning",
      ["cpu"]),
 ])
 def test_status_follows_the_service_budgets(figures: dict[str, float | None], env: dict[str, str], status: str,

@@ -182,9 +182,10 @@ def create_app(
     thresholds = service_thresholds(config)
     performance_alerts.init_app(app, reloader, read_overrides(overrides_path(config)), thresholds, clock)
     prometheus = config.prometheus
+    percentile = budgets.service.latency.percentile if budgets.service.latency is not None else 95.0
     monitoring.init_app(app, Monitoring(
-        LocalMonitor(service_history, HostSampler(config.data_dir), lambda: thresholds, clock),
-        PrometheusMonitor(prometheus.url, prometheus.timeout_seconds, lambda: thresholds, clock)
+        LocalMonitor(service_history, HostSampler(config.data_dir), lambda: thresholds, clock, percentile),
+        PrometheusMonitor(prometheus.url, prometheus.timeout_seconds, lambda: thresholds, clock, percentile)
         if prometheus.url else None,
         AnswerCache(_shared_file("monitoring-cache"), config.server.read_cache_seconds, clock)))
     outcomes.init_app(app, fix_outcomes, config.playbooks.outcomes_window_seconds, config.server.read_cache_seconds)

@@ -4,8 +4,9 @@ budgets give.
 
 Figures and units (the monitoring guide's):
 - systemHealth.uptime: percent of the minutes of the last 24 h a perfbudget server answered (from its first
-  minute of history on); responseTime: mean request duration in ms over the last hour, responseTimeP95 the
-  95th percentile (what the latency budget compares); errorRate: percent of requests answered 5xx;
+  minute of history on); responseTime: mean request duration in ms over the last hour,
+  responseTimePercentile the latency budget's percentile of it (latencyPercentile, 95 by default: what the
+  budget compares); errorRate: percent of requests answered 5xx;
   throughput: requests per minute over the last hour (over the part of it the history covers).
 - apiPerformance per endpoint (`<METHOD> <route>`), last hour: avgResponseTime (ms), successRate (percent
   not 5xx), callsPerHour (requests in the last hour), errorCount (5xx in it), lastError (the endpoint's last
@@ -38,8 +39,9 @@ def _ms(seconds: float, count: int) -> float | None:
 
 class LocalMonitor:
     def __init__(self, history: ServiceHistory, host: HostSampler, thresholds: Callable[[], ServiceThresholds],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, percentile: float = 95.0) -> None:
         self._history = history
+        self._percentile = percentile
         self._host = host
         self._thresholds = thresholds
         self._clock = clock
@@ -53,13 +55,14 @@ class LocalMonitor:
         count = sum(e["count"] for e in window.values())
         failed = sum(e["errors"] for e in window.values())
         seconds = sum(e["sum_seconds"] for e in window.values())
-        p95 = self._p95(window)
+        at = self._at_percentile(window)
         since = covered["since"]
         minutes = max(now - since, 1.0) / 60 if since is not None else None
         health: dict[str, Any] = {
             "uptime": day["percent"],
             "responseTime": _ms(seconds, count),
-            "responseTimeP95": round(p95 * 1000.0, 3) if p95 is not None else None,
+            "responseTimePercentile": round(at * 1000.0, 3) if at is not None else None,
+            "latencyPercentile": self._percentile,
             "errorRate": round(100.0 * failed / count, 4) if count else None,
             "throughput": round(count / minutes, 3) if minutes else 0.0,
         }
@@ -83,12 +86,11 @@ class LocalMonitor:
         return {"timestamp": iso(now), "source": {"kind": "perfbudget"}, "systemHealth": health,
                 "apiPerformance": api, "resourceUsage": resources}
 
-    @staticmethod
-    def _p95(window: dict[str, dict[str, Any]]) -> float | None:
-        """The p95 of every request of the window (the buckets summed over the endpoints)."""
+    def _at_percentile(self, window: dict[str, dict[str, Any]]) -> float | None:
+        """The latency budget's percentile of every request of the window (buckets summed over endpoints)."""
         if not window:
             return None
         entries = list(window.values())
         edges = tuple(entries[0]["edges"])
         summed = [float(sum(column)) for column in zip(*(e["buckets"] for e in entries), strict=True)]
-        return quantile(0.95, edges, summed)
+        return quantile(self._percentile / 100.0, edges, summed)

@@ -42,8 +42,9 @@ def _literal(value: str) -> str:
 
 class PrometheusMonitor:
     def __init__(self, url: str, timeout: float, thresholds: Callable[[], ServiceThresholds],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, percentile: float = 95.0) -> None:
         self._url = url.rstrip("/")
+        self._percentile = percentile
         self._timeout = timeout
         self._thresholds = thresholds
         self._clock = clock
@@ -100,14 +101,16 @@ class PrometheusMonitor:
         errors = self._scalar(f'sum(increase({HTTP}_count{{{sel}, http_response_status_code=~"5.."}}[{_RANGE}]))',
                               now) or 0.0
         mean = self._scalar(f"sum(increase({HTTP}_sum{{{sel}}}[{_RANGE}])) / sum(increase({count}[{_RANGE}]))", now)
-        p95 = self._scalar(f"histogram_quantile(0.95, sum by (le) (increase({HTTP}_bucket{{{sel}}}[{_RANGE}])))",
-                           now)
+        q = self._percentile / 100.0
+        at = self._scalar(f"histogram_quantile({q:g}, sum by (le) (increase({HTTP}_bucket{{{sel}}}[{_RANGE}])))",
+                          now)
         rate = self._scalar(f"sum(rate({count}[{_RANGE}]))", now)
         uptime = self._scalar(f"avg(avg_over_time(up{{{sel}}}[24h])) * 100", now)
         health: dict[str, Any] = {
             "uptime": _round(uptime, 4),
             "responseTime": _round(mean * 1000.0 if mean is not None else None, 3),
-            "responseTimeP95": _round(p95 * 1000.0 if p95 is not None else None, 3),
+            "responseTimePercentile": _round(at * 1000.0 if at is not None else None, 3),
+            "latencyPercentile": self._percentile,
             "errorRate": _round(100.0 * errors / total, 4) if total else None,
             "throughput": _round(rate * 60.0 if rate is not None else None, 3),
         }

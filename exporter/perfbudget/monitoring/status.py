@@ -1,10 +1,10 @@
 """systemHealth.status from the service budgets: healthy, warning or critical, and which budget(s) said so.
 
 The budgets are the service thresholds in force (perfbudget.thresholds: the budgets file, ALERT_THRESHOLD_*,
-POST /api/performance-alerts): API latency (the p95, ms), error rate (%), uptime (%, a floor), CPU and
-memory (% of capacity). A figure past its threshold is a breach with that threshold's severity; the status
-is the worst breach's severity, healthy without one. A figure that is unknown (no traffic yet, no
-node_exporter for a service) breaks no budget and is named in `unknown`.
+POST /api/performance-alerts): API latency (ms, at the latency budget's percentile), error rate (%),
+uptime (%, a floor), CPU and memory (% of capacity). A figure past its threshold is a breach with that
+threshold's severity; the status is the worst breach's severity, healthy without one. A figure that is
+unknown (no traffic yet, no node_exporter for a service) breaks no budget and is named in `unknown`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..thresholds import ServiceThresholds
 
 #: threshold -> the figure of the answer it is compared with.
 FIGURES = {
-    "response_time": "responseTimeP95",
+    "response_time": "responseTimePercentile",
     "error_rate": "errorRate",
     "uptime": "uptime",
     "cpu": "cpu",
