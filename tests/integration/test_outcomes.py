@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 
+from perfbudget.budgets.dashboards import dashboards, panels_with_targets
+from perfbudget.budgets.model import load_budgets
+
 from .browser import photo_jpeg
-from .stack import beacon, exporter, http, wait_for
+from .stack import Server, beacon, exporter, http, prom_query, prometheus, wait_for
 
 pytestmark = pytest.mark.integration
 TOKEN = "outcomes-test-token-0123456789"
@@ -38,6 +41,22 @@ def _samples(url: str) -> int:
     status, body = http("GET", f"{url}/api/web-vitals?window=5m")
     assert status == 200, body
     return int(body["metrics"]["LCP"]["samples"])
+
+
+def _panel_queries(title: str) -> dict[str, str]:
+    """The exporter-health dashboard's queries of one panel, by legend, as Grafana sends them here."""
+    board = dashboards(load_budgets(env={}), "header")["exporter-health"]
+    found = [p for p in panels_with_targets(board) if p["title"] == title]
+    assert len(found) == 1, title
+    return {t["legendFormat"]: t["expr"].replace("$job", "perfbudget").replace("$__range", "10m")
+            for t in found[0]["targets"]}
+
+
+def _value(prom: Server, query: str, playbook: str) -> float | None:
+    for item in prom_query(prom, query)["result"]:
+        if item["metric"].get("playbook") == playbook:
+            return float(item["value"][1])
+    return None
 
 
 def _alert(status: str) -> dict[str, Any]:
@@ -61,7 +80,11 @@ def test_an_execute_of_optimize_images_shows_its_outcome_before_and_after(tmp_pa
     with exporter(tmp_path, config=config, env=env) as srv:
         _loads(srv.url, 4200, "before")  # every load poor, over the 2.5 s budget
 
-    with exporter(tmp_path, config=config, env=env) as srv:
+    with exporter(tmp_path, config=config, env=env) as srv, \
+            prometheus(tmp_path / "prom", [f"127.0.0.1:{srv.port}"]) as prom:
+        # the outcome series exist at zero before anything happens, so Prometheus sees each increase
+        wait_for(lambda: _value(prom, "perfbudget_playbook_bytes_saved_total", "optimize-images") == 0, 30,
+                 what="the bytes saved series scraped at zero")
         status, started = http("POST", f"{srv.url}/api/perf-fix",
                                {"playbookId": "optimize-images", "dryRun": False, "autoApprove": True}, AUTH)
         assert status in (200, 202), started
@@ -87,6 +110,13 @@ def test_an_execute_of_optimize_images_shows_its_outcome_before_and_after(tmp_pa
         checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
                                  timeout=60)
         assert checked.returncode == 0, checked.stdout + checked.stderr
+        # the Grafana panels' own queries over the real Prometheus
+        saved_query = _panel_queries("Bytes saved by executes")["{{playbook}}"]
+        increase = wait_for(lambda: _value(prom, saved_query, "optimize-images"), 30, what="bytes saved in Prometheus")
+        assert saved <= increase <= saved * 1.2  # increase() extrapolates a little past the last scrape
+        median = _panel_queries("Time to resolution by playbook (alert start to resolution)")["{{playbook}} median"]
+        # one resolution of 2400 s in the (1800, 3600] bucket: histogram_quantile interpolates to its middle
+        assert wait_for(lambda: _value(prom, median, "optimize-images"), 30, what="the median in Prometheus") == 2700
 
     with exporter(tmp_path, config=config, env=env) as srv:
         _loads(srv.url, 1200, "after")  # every load good

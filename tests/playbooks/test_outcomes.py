@@ -158,8 +158,12 @@ def test_the_bytes_saved_counter_is_recorded_when_an_execute_ends(setup: tuple[R
         recorder.close()
     registry = metrics.client_registry()
     assert registry.get_sample_value("perfbudget_playbook_bytes_saved_total", {"playbook": "test-images"}) == 750
-    assert registry.get_sample_value("perfbudget_playbook_outcomes_total",
-                                     {"playbook": "test-images", "outcome": "improved"}) is None  # not yet known
+    # every series starts at zero (so Prometheus sees the first increase); the verdict is not known yet
+    for outcome in ("improved", "not_improved", "not_enough_data", "failed", "rolled_back", "unmeasured"):
+        assert registry.get_sample_value("perfbudget_playbook_outcomes_total",
+                                         {"playbook": "test-images", "outcome": outcome}) == 0
+    assert registry.get_sample_value("perfbudget_playbook_resolution_seconds_count",
+                                     {"playbook": "optimize-images", "outcome": "by_hand"}) == 0
 
 
 def test_a_failed_execute_is_settled_and_counted_when_it_ends(

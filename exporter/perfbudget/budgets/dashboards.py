@@ -14,6 +14,7 @@ from typing import Any
 from ..vitals import VITALS, Vital
 from . import naming
 from .dashboard_budgets import budget_line_style, budget_lines, rating_steps
+from .dashboard_objectives import objective_panels
 from .model import Budgets
 from .promql import equality, selector
 from .stages.resources import RESOURCE_RULES, resource_thresholds
@@ -176,6 +177,7 @@ def web_vitals_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
                         "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": color}}]}
                        for label, color in (("good", "green"), ("needs improvement", "orange"), ("poor", "red"))],
         ), width=12 if name != "TTFB" else 24, height=8)
+    _objectives(layout, budgets)
     layout.row(f"Per route and device, over the last {DASHBOARD_WINDOW}")
     targets = [target(f"{naming.vital_quantile(v, 75, DASHBOARD_WINDOW)}{VITAL_FILTER}", instant=True, fmt="table")
                for v in VITALS.values()]
@@ -204,6 +206,21 @@ def web_vitals_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
     variables = [_variable_query("route", "Route", "label_values(perfbudget_lcp_seconds_count, route)"),
                  _variable_query("device", "Device", "label_values(perfbudget_lcp_seconds_count, device)")]
     return _dashboard("web-vitals", "Web Vitals", header, variables, layout)
+
+
+def _objectives(layout: _Layout, budgets: Budgets) -> None:
+    """Per objective: its good share against the objective over time, and the error budget left."""
+    if budgets.objectives:
+        layout.row("Objectives: the good share against each objective, the error budget left")
+    for made in objective_panels(budgets):
+        layout.add(panel("timeseries", made.share_title, [target(e, legend) for e, legend in made.share_targets],
+                         "percentunit", description=made.share_description), width=16, height=8)
+        layout.add(panel("stat", made.budget_title, [target(made.budget_expr, "error budget left", instant=True)],
+                         "percentunit", description=made.budget_description,
+                         thresholds=((None, "red"), (0, "orange"), (0.25, "green")),
+                         options={"colorMode": "background", "graphMode": "none",
+                                  "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
+                   width=8, height=8)
 
 
 # --- service budgets --------------------------------------------------------------------------------
@@ -298,8 +315,32 @@ def exporter_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
          "failed", "ops"),
     ):
         layout.add(panel("timeseries", title, [target(expr, legend)], unit), width=12, height=8)
+    _fix_outcomes(layout, job)
     variables = [_variable_query("job", "Job", "label_values(perfbudget_build_info, job)")]
     return _dashboard("exporter-health", "perfbudget exporter health", header, variables, layout)
+
+
+def _fix_outcomes(layout: _Layout, job: str) -> None:
+    """Fix outcomes over the dashboard's time range (GET /api/perf-fix/outcomes has the details): how long
+    alerts took to resolve, how many executes brought their vital within budget, the bytes they saved."""
+    layout.row("Fix outcomes")
+    resolution = f"sum by (playbook, le) (increase(perfbudget_playbook_resolution_seconds_bucket{job}[$__range]))"
+    layout.add(panel("bargauge", "Time to resolution by playbook (alert start to resolution)", [
+        target(f"histogram_quantile(0.5, {resolution})", "{{playbook}} median", instant=True),
+        target(f"histogram_quantile(0.9, {resolution})", "{{playbook}} p90", instant=True)], "s",
+        description="Over the time range: executed and fixed by hand together (the outcome label splits them)."),
+        width=8, height=8)
+    outcomes = "perfbudget_playbook_outcomes_total"
+    success = panel("bargauge", "Fix success rate by playbook", [target(
+        f'sum by (playbook) (increase({outcomes}{{outcome="improved",job=~"$job"}}[$__range])) / '
+        f"sum by (playbook) (increase({outcomes}{job}[$__range]))", "{{playbook}}", instant=True)], "percentunit",
+        description="Executes whose vital got within its budget in the hour after them, over every settled "
+        "execute in the time range.", thresholds=((None, "red"), (0.5, "orange"), (0.8, "green")))
+    success["fieldConfig"]["defaults"].update(min=0, max=1)
+    layout.add(success, width=8, height=8)
+    layout.add(panel("bargauge", "Bytes saved by executes", [target(
+        f"sum by (playbook) (increase(perfbudget_playbook_bytes_saved_total{job}[$__range]))", "{{playbook}}",
+        instant=True)], "bytes"), width=8, height=8)
 
 
 def dashboards(budgets: Budgets, header: str) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 
 from ..metrics import Metrics
-from .outcomes import FAILED_OUTCOME, OUTCOMES, Outcomes, bytes_saved
+from .outcomes import FAILED_OUTCOME, OUTCOMES, WAITING, Outcomes, bytes_saved
 from .records import EXECUTE, FAILED, Run
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,19 @@ class OutcomeRecorder:
             self._metrics.playbook_outcomes.labels(playbook, outcome).inc()
         return len(settled)
 
+    def initialise(self, playbooks: Iterable[str]) -> None:
+        """Every series at zero for the loaded playbooks, so the first event of each is an increase
+        Prometheus sees (a series born at 1 has no increase() in its first range)."""
+        for playbook in playbooks:
+            self._metrics.playbook_bytes_saved.labels(playbook)
+            for outcome in OUTCOMES.values():
+                if outcome != OUTCOMES[WAITING]:  # never settled: not an outcome the counter counts
+                    self._metrics.playbook_outcomes.labels(playbook, outcome)
+            for how in (EXECUTED, BY_HAND):
+                self._metrics.playbook_resolution.labels(playbook, how)
+
     def start(self) -> None:
+        self.initialise(sorted(self._outcomes.playbook_ids()))
         self._outcomes.store.finished.append(self.finished)
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="perfbudget-outcomes", daemon=True)
