@@ -10,7 +10,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from flask import Flask, abort
+from flask import Flask, abort, send_file
+from werkzeug.test import EnvironBuilder
+from werkzeug.wsgi import FileWrapper
 
 from perfbudget.config import Config
 from perfbudget.http_metrics import HTTP_DURATION, OTEL_BUCKETS, FlaskTiming, HttpMetrics, http_spec
@@ -202,3 +204,18 @@ def test_status_follows_the_service_budgets(figures: dict[str, float | None], en
     assert verdict["status"] == status
     assert [b["budget"] for b in verdict["breaches"]] == budgets
     assert verdict["unknown"] == [name for name, value in figures.items() if value is None]
+
+
+def test_a_file_the_server_sends_itself_stays_its_file_wrapper(tmp_path: Path, clock: Clock) -> None:
+    run = Run(tmp_path / "summary.sqlite", "a", clock)
+    (tmp_path / "beacon.js").write_text("// js\n")
+    app = Flask(__name__)
+    app.add_url_rule("/beacon.js", "js", lambda: send_file(tmp_path / "beacon.js"))
+    app.wsgi_app = FlaskTiming(app, run.http)  # type: ignore[method-assign]
+    environ = EnvironBuilder("/beacon.js").get_environ()
+    environ["wsgi.file_wrapper"] = FileWrapper
+    body = app.wsgi_app(environ, lambda status, headers, exc_info=None: None)
+    assert isinstance(body, FileWrapper)  # gunicorn can still sendfile() it
+    body.close()
+    assert {labels: s.count for labels, s in Reader(run.table).read(HTTP_DURATION).items()} == {
+        ("/beacon.js", "GET", "200"): 1}

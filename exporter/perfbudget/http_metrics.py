@@ -179,6 +179,10 @@ class FlaskTiming:
         except BaseException:
             done()
             raise
+        wrapper = environ.get("wsgi.file_wrapper")
+        if isinstance(wrapper, type) and isinstance(body, wrapper):
+            done()  # a file the server sends itself (gunicorn's sendfile): kept as it is, timed to here
+            return body
         return _Timed(body, done)
 
     def _record(self, environ: dict[str, Any], status: int, seconds: float) -> None:
