@@ -19,6 +19,7 @@ from perfbudget.config import Config
 from perfbudget.metrics import Metrics
 from perfbudget.playbooks import build_runner, load_playbooks
 from perfbudget.playbooks.outcome_metrics import OutcomeRecorder
+from perfbudget.playbooks.outcome_metrics import resolved as observe_resolved
 from perfbudget.playbooks.outcome_text import roi_text
 from perfbudget.playbooks.outcomes import Outcomes
 from perfbudget.playbooks.records import NewRun
@@ -204,7 +205,7 @@ def test_time_to_resolution_is_from_the_alerts_start_to_its_end_for_executes_and
     runner, _, outcomes = setup
     store = runner.store
     store.record_delivery([_firing("test-images", "dry-run", "a", "2026-01-01T10:00:00.000Z"),
-                           _firing("test-images", "dry-run", "b", "2026-01-01T10:00:00Z")],
+                           _firing("test-images", "execute", "b", "2026-01-01T10:00:00Z")],
                           [], queue_size=100, cooldown_seconds=0)
     recorded = store.record_delivery(
         [], [Resolution("a", "2026-01-01T10:00:00.000Z", "2026-01-01T11:30:00.123456789Z"),
@@ -213,8 +214,14 @@ def test_time_to_resolution_is_from_the_alerts_start_to_its_end_for_executes_and
     assert sorted(run.ends_at or "" for run in recorded.resolved) == ["2026-01-01T10:10:00Z",
                                                                       "2026-01-01T11:30:00.123456789Z"]
     times = outcomes.report("test-images")["playbooks"][0]["timeToResolution"]
-    assert times["byHand"] == {"count": 2, "medianSeconds": 3000.1, "meanSeconds": 3000.1, "maxSeconds": 5400.1}
-    assert times["executed"]["count"] == 0 and times["executed"]["medianSeconds"] is None
+    assert times["byHand"] == {"count": 1, "medianSeconds": 5400.1, "meanSeconds": 5400.1, "maxSeconds": 5400.1}
+    assert times["executed"] == {"count": 1, "medianSeconds": 600.0, "meanSeconds": 600.0, "maxSeconds": 600.0}
+    metrics = Metrics(CollectorRegistry(), EDGES)
+    observe_resolved(metrics, recorded.resolved)
+    registry = metrics.client_registry()
+    for how, seconds in (("by_hand", 5400.123456), ("executed", 600.0)):
+        labels = {"playbook": "test-images", "outcome": how}
+        assert registry.get_sample_value("perfbudget_playbook_resolution_seconds_sum", labels) == pytest.approx(seconds)
 
 
 def test_an_older_audit_log_gains_the_new_columns_and_its_runs_keep_loading(tmp_path: Path) -> None:
