@@ -16,6 +16,7 @@ import yaml
 from perfbudget.budgets import naming
 from perfbudget.budgets.alertmanager import alertmanager_config
 from perfbudget.budgets.burn_rates import workbook_burn_rates
+from perfbudget.budgets.dashboards import dashboards
 from perfbudget.budgets.generate import generate_files, rule_files
 from perfbudget.budgets.model import Budgets, load_budgets
 from perfbudget.budgets.rulefmt import Alert, Recording
@@ -191,6 +192,25 @@ def test_every_objective_alert_severity_has_an_alertmanager_route(make_budgets: 
 
 def test_no_objective_adds_no_rule(make_budgets: Callable[..., Budgets]) -> None:
     assert _rules(make_budgets(vitals=[{"metric": "LCP", "target": 2500}])) == ({}, [])
+
+
+def test_the_web_vitals_dashboard_draws_each_objective_only_when_there_are_some(
+        make_budgets: Callable[..., Budgets]) -> None:
+    plain = dashboards(make_budgets(), "header")["web-vitals"]
+    assert not [p for p in plain["panels"] if p["title"].startswith("Objectives")]
+    budgets = make_budgets(objectives=[{**LCP_75, "route": "/checkout"}])
+    panels = {p["title"]: p for p in dashboards(budgets, "header")["web-vitals"]["panels"]}
+    assert "Objectives: the good share against each objective, the error budget left" in panels
+    share = panels["lcp-slo-75-checkout: LCP good share against 75%"]
+    assert [t["legendFormat"] for t in share["targets"]] == ["good share", "good share over 1d", "objective 75%"]
+    assert share["targets"][1]["expr"] == (
+        'sum(increase(perfbudget_lcp_seconds_bucket{le="2.5",route=~"/checkout",route=~"$route",device=~"$device"}'
+        "[1d]))\n"
+        '/ sum(increase(perfbudget_lcp_seconds_count{route=~"/checkout",route=~"$route",device=~"$device"}[1d]))')
+    left = panels["lcp-slo-75-checkout: error budget left over 28d"]
+    assert left["targets"][0]["expr"].startswith("1 - (1 - (sum(increase(perfbudget_lcp_seconds_bucket{le=\"2.5\"")
+    assert left["targets"][0]["expr"].endswith("[28d])))) / 0.25")
+    assert left["fieldConfig"]["defaults"]["unit"] == "percentunit"
 
 
 # --- promtool ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from perfbudget.budgets import naming
+from perfbudget.budgets.dashboards import dashboards, panels_with_targets
 from perfbudget.budgets.generate import generate_files
 from perfbudget.budgets.model import load_budgets
 
@@ -121,3 +123,22 @@ def test_real_clients_make_the_burn_rate_alert_fire_with_the_labels_playbooks_ma
     assert annotations["description"].startswith("100% of page loads on /slow")
     assert "the objective (90% at or under 2.3s over 1h) allows 10% over it" in annotations["description"]
     assert annotations["runbook_url"] == "http://127.0.0.1:9478/api/perf-fix?metric=LCP"
+
+
+def test_the_dashboards_objective_panels_answer_with_the_share_and_the_budget_left(
+        stack: tuple[Server, Server], tmp_path: Path) -> None:
+    _, prom = stack
+    (tmp_path / "budgets.yaml").write_text(yaml.safe_dump(BUDGETS))
+    board = dashboards(load_budgets(tmp_path / "budgets.yaml", env={}), "test")["web-vitals"]
+    panels = {p["title"]: p for p in panels_with_targets(board) if p["title"].startswith("lcp-good-share")}
+    assert set(panels) == {"lcp-good-share: LCP good share against 90%", "lcp-good-share: error budget left over 1h"}
+    answers = {}
+    for title, panel in panels.items():
+        for item in panel["targets"]:
+            expr = item["expr"].replace("$__rate_interval", "1m").replace("$route", "/slow").replace("$device", ".*")
+            answers[(title, item["legendFormat"])] = [float(s["value"][1]) for s in prom_query(prom, expr)["result"]]
+    # Every /slow page load so far was over 2.3 s: no good share, the error budget spent ten times over.
+    assert answers[("lcp-good-share: LCP good share against 90%", "good share over 1d")] == [0.0]
+    assert answers[("lcp-good-share: LCP good share against 90%", "objective 90%")] == [0.9]
+    (left,) = answers[("lcp-good-share: error budget left over 1h", "error budget left")]
+    assert left == pytest.approx(-9.0)
