@@ -17,10 +17,10 @@ from typing import Any
 from ..budgets.model import Budgets
 from ..summary import quantile
 from ..summary_contract import last_checked
-from .trends import lower_is_better, volume
 from .ranges import TimeRange
 from .recommendations import Breach
 from .sources import ServiceWindows
+from .trends import lower_is_better, volume
 
 
 @dataclass(frozen=True)

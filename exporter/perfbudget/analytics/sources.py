@@ -23,6 +23,10 @@ class VitalCounts(Protocol):
     def counts(self, start: float, end: float | None, route: str | None) -> Histograms:
         """Per vital, what arrived in [start, end] (end None: up to now) on `route` (None: every route)."""
 
+    def steps(self, start: float, step: int, points: int, now: float) -> list[tuple[float, Histograms]]:
+        """Every route's counts per window [start + i * step, its end], i < points, the last ending at `now`;
+        each with its end."""
+
 
 class ServiceWindows(Protocol):
     """The service's HTTP server histograms (`service_history.ServiceHistory` has this shape)."""
@@ -63,6 +67,14 @@ class LocalVitals:
     def counts(self, start: float, end: float | None, route: str | None) -> Histograms:
         found = self._summary.window_counts(start, end, route)
         return {name: (self._edges[name], counts) for name, counts in found.items() if name in self._edges}
+
+    def steps(self, start: float, step: int, points: int, now: float) -> list[tuple[float, Histograms]]:
+        out = []
+        for index in range(points):
+            a = start + index * step
+            b = min(now, a + step)
+            out.append((b, self.counts(a, None if b >= now else b, None)))
+        return out
 
 
 def unavailable(service: ServiceWindows | None, outcomes: OutcomesSource | None, service_why: str,

@@ -113,11 +113,7 @@ class VitalsWindows:
         """Per vital over every route: p75, good share and samples per step (each point the window that ends
         at its `t`), with the site-wide budget the charts draw as a line."""
         start = now - span.seconds
-        windows = []
-        for index in range(span.points):
-            a = start + index * span.step
-            b = min(now, a + span.step)
-            windows.append((b, self._source.counts(a, None if b >= now else b, None)))
+        windows = self._source.steps(start, span.step, span.points, now)
         vitals: dict[str, Any] = {}
         for name, vital in VITALS.items():
             budget = self._budget_for(name, None, None)

@@ -23,6 +23,7 @@ COMMANDS = {
     "generate": "write the Prometheus rules, Alertmanager config and Grafana dashboards from the budgets",
     "import-lighthouse": "turn a Lighthouse CI budget.json (its timings) into a budgets.yaml",
     "playbooks": "list, show, run and roll back playbooks",
+    "report": "the analytics over a range (perfbudget or Prometheus) as HTML with charts, Markdown or JSON",
 }
 
 
