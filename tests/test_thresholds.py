@@ -121,7 +121,8 @@ def test_the_overrides_file_is_validated_like_the_budgets_file(tmp_path: Path) -
                     "- {id: alert_2, alert_type: memory, threshold: 90, created_at: x, colour: red}\n")
     with pytest.raises(ConfigError) as caught:
         read_overrides(path)
-    assert any(e.startswith(f"{path}: thresholds[0]") and "170 is out of range" in e for e in caught.value.errors)
+    assert f"{path}: thresholds[0].threshold: 170: 170 is out of range: cpu takes more than 0% and at most 100%" \
+        in caught.value.errors
     assert any(e.startswith(f"{path}: thresholds[1].colour") for e in caught.value.errors), caught.value.errors
 
 

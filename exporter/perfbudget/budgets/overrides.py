@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ..config.base import StrictModel
 from ..config.env import CPU_ENV, ERROR_RATE_ENV, MEMORY_ENV, RESPONSE_TIME_ENV
@@ -111,12 +111,11 @@ class Override(StrictModel):
     severity: Severity | None = None
     created_at: Annotated[str, Field(min_length=1, max_length=40)]
 
-    @model_validator(mode="before")
+    @field_validator("threshold", mode="before")
     @classmethod
-    def _units(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("alert_type") in KINDS and "threshold" in data:
-            data = {**data, "threshold": threshold_number(str(data["alert_type"]), data["threshold"])}
-        return data
+    def _units(cls, value: Any, info: ValidationInfo) -> Any:
+        alert_type = info.data.get("alert_type")  # declared first; absent when it is invalid
+        return threshold_number(alert_type, value) if alert_type in KINDS else value
 
     @model_validator(mode="after")
     def _severity(self) -> Override:
