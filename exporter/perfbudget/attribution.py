@@ -1,4 +1,5 @@
-"""Which LCP images, INP targets and scripts, and CLS shift targets the beacons blame most, per route.
+"""Which LCP images, INP targets and scripts, and CLS shift targets the beacons blame most, per route, and
+which page URLs they report most per route (PAGE_URL: the summary's `pageUrl`, cleaned by page_urls first).
 
 These are unbounded strings (URLs, CSS selectors), so they never become metric labels. Each worker keeps
 a Space-Saving top-K per (kind, route) in memory (fixed size however many distinct values arrive) and

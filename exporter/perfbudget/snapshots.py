@@ -3,7 +3,10 @@
 One row ("frame") per run (epoch) and minute holds every (vital, route) of that minute, compressed in one
 blob: the counts per bucket (not cumulative, +Inf last) summed over devices and extra labels, which is all
 the summary and the verifier ask for, and beside it their sum over every route (what a summary of all
-routes reads, without decoding any route). The first frame of an epoch in each hour is a keyframe (the counts
+routes reads, without decoding any route). The vitals a device budget names are also kept per device, under
+keys like "LCP@phone" beside "LCP" (summary.device_key), for the per-device budget verdicts in the same
+windows: at most about 1.6x the bytes with the bundled budgets (LCP), where every vital per device would
+cost about 4x (benchmarks/reads.py). The first frame of an epoch in each hour is a keyframe (the counts
 themselves); the others hold only their difference from it, so a minute's blob is about what arrived in
 the hour, not everything since the run started. A lookup is one indexed query per epoch and at most two
 blobs decoded; decoded frames are kept in a small LRU.

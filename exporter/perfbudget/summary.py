@@ -7,7 +7,8 @@ last snapshot at or before the window's start", per server run ("epoch"), summed
 spans, like PromQL's `increase()` across counter resets. Answers are cached for every worker a few seconds
 (answer_cache.py) while no report arrives, about a second while reports do.
 The 75th percentile is then interpolated inside its bucket exactly as `histogram_quantile` does, so the
-two agree on the same data.
+two agree on the same data. The vitals a device budget names are also counted per device (`device_key`),
+for the per-device budget verdicts (`devices`) over the same windows.
 """
 
 from __future__ import annotations
@@ -384,8 +385,7 @@ class SummaryService:
 
     def _devices(self, vital: Vital, route: str | None, current: Mapping[str, Counts],
                  shared: BudgetRule | None) -> list[dict[str, Any]]:
-        """Per device with page loads in the window or a budget of its own, the verdict of the budget that
-        applies on it (only for the vitals a device budget names: the others are not counted per device)."""
+        """Per device with page loads or a budget of its own, the verdict of the budget that applies on it."""
         if vital.name not in self._device_vitals:
             return []
         out = []
