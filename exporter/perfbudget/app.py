@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from .analytics import Sources
 from .analytics.previews import latest_preview
-from .analytics.sources import LocalVitals, unavailable
+from .analytics.sources import LocalVitals
 from .answer_cache import AnswerCache
 from .attribution import AttributionStore
 from .beacon_alerts import BeaconAlerts
@@ -191,10 +191,9 @@ def create_app(
     outcomes.init_app(app, fix_outcomes, config.playbooks.outcomes_window_seconds, config.server.read_cache_seconds)
     analytics.init_app(app, Sources(
         LocalVitals(vitals_summary, metrics.reader, edges), budgets, playbooks, attribution.diagnosis,
-        lambda playbook: latest_preview(runner.store, playbook), service=None, outcomes=None,
-        why=unavailable(None, None, "perfbudget's HTTP server history (service_history.py) is not in this build",
-                        "the fix outcomes (playbooks/outcomes.py) are not in this build"),
-        retention_days=config.metrics_retention_days, source="perfbudget"))
+        lambda playbook: latest_preview(runner.store, playbook), service=service_history,
+        outcomes=lambda now: fix_outcomes.report(window=config.playbooks.outcomes_window_seconds, now=now),
+        why={}, retention_days=config.metrics_retention_days, source="perfbudget"))
     app.wsgi_app = BeaconEndpoint(config, ingestor, metrics, app.wsgi_app)  # type: ignore[method-assign]
 
     attribution.start()

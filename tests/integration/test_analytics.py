@@ -92,15 +92,14 @@ def test_every_field_has_its_type(served: tuple[Server, Path]) -> None:
     data = _analytics(served[0])
     assert data["timeRange"] == "24h"
     assert set(data["metrics"]) == set(METRICS)
-    if "metrics" not in data["unavailable"]:
-        assert _typed(data["metrics"], METRICS, frozenset({"peakResponseTime", "uptime"})) == []
-    else:
-        assert all(value is None for value in data["metrics"].values())
-        assert isinstance(data["unavailable"]["metrics"], str)
+    assert _typed(data["metrics"], METRICS) == []
+    assert data["metrics"]["totalRequests"] > 0 and 0 < data["metrics"]["uptime"] <= 100
+    assert data["unavailable"] == {}
     assert set(data["trends"]) == {"responseTime", "errorRate", "throughput"}
     assert all(v in ("improving", "stable", "increasing", "degrading", None) for v in data["trends"].values())
     assert data["recommendations"], data
-    assert [_typed(r, RECOMMENDATION) for r in data["recommendations"]] == [[]] * len(data["recommendations"])
+    nullable = frozenset({"previewedSavings", "impact", "effort", "playbookId"})  # no dry run yet, no playbook
+    assert [_typed(r, RECOMMENDATION, nullable) for r in data["recommendations"]] == [[]] * len(data["recommendations"])
     for route, vitals in data["webVitals"]["routes"].items():
         for name, vital in vitals.items():
             assert _typed(vital, VITAL, NULLABLE_VITAL) == [], (route, name)
@@ -109,8 +108,11 @@ def test_every_field_has_its_type(served: tuple[Server, Path]) -> None:
         assert len(series["points"]) == 24, name
         for point in series["points"]:
             assert isinstance(point["t"], str) and isinstance(point["ts"], NUMBER) and isinstance(point["samples"], int)
-    assert isinstance(data["unavailable"], dict) and isinstance(data["generatedAt"], str)
-    assert data["playbookOutcomes"] is None or isinstance(data["playbookOutcomes"], dict)
+    assert isinstance(data["generatedAt"], str)
+    for point in data["series"]["api"]["points"]:
+        assert isinstance(point["requests"], int) and isinstance(point["throughput"], NUMBER)
+    images = next(p for p in data["playbookOutcomes"]["playbooks"] if p["playbookId"] == "optimize-images")
+    assert (images["runs"], images["dryRuns"], images["executions"]) == (1, 1, 0)
 
 
 def test_the_recommendation_names_the_blamed_image_and_the_dry_runs_saving(served: tuple[Server, Path]) -> None:
@@ -321,3 +323,25 @@ def test_chromium_draws_the_report_charts_from_the_json(served: tuple[Server, Pa
             .map(c => parseFloat(c.dataset.value))""")
         assert api == [p["errorRate"] for p in data["series"]["api"]["points"] if p["errorRate"] is not None]
         assert api, "the API error rate chart is drawn"
+
+
+def test_chromium_draws_the_api_and_outcome_charts_of_a_perfbudget_report(served: tuple[Server, Path]) -> None:
+    srv, tmp = served
+    _, json_file = _report(tmp, "--range", "1h", "--source", srv.url, "--format", "json")
+    _, html_file = _report(tmp, "--source", str(json_file), "--format", "html")
+    data = json.loads(json_file.read_text())["data"]
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(html_file.as_uri())
+        latency = page.evaluate("""() => [...document.querySelectorAll('#api-latency circle.point')]
+            .filter(c => c.dataset.series === 'mean')
+            .map(c => [parseFloat(c.dataset.ts), parseFloat(c.dataset.value)])""")
+        assert latency == [[p["ts"], p["avgResponseTime"]] for p in data["series"]["api"]["points"]
+                           if p["avgResponseTime"] is not None]
+        assert latency, "the API latency chart is drawn"
+        bars = page.evaluate("""() => [...document.querySelectorAll('#outcomes rect.bar')]
+            .map(r => [r.dataset.group, r.dataset.series, parseFloat(r.dataset.value)])""")
+        expected = [[p["playbookId"], key, p[key]] for p in data["playbookOutcomes"]["playbooks"] if p["runs"]
+                    for key in ("dryRuns", "executions", "succeeded")]
+        assert bars == expected and ["optimize-images", "dryRuns", 1] in bars
+        assert page.inner_text("#metrics td[data-key=totalRequests]") == str(data["metrics"]["totalRequests"])

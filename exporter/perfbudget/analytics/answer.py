@@ -79,6 +79,7 @@ def build(sources: Sources, span: TimeRange, now: float | None = None) -> dict[s
         series["api"] = service.series()
         breaches += service.breaches(sources.budgets)
     else:
+        why.setdefault("metrics", "no source of HTTP server metrics")
         data["metrics"] = dict.fromkeys(METRIC_NAMES)
         data["trends"] = dict.fromkeys(TREND_NAMES)
         series["api"] = None
@@ -91,8 +92,9 @@ def build(sources: Sources, span: TimeRange, now: float | None = None) -> dict[s
         "routesOmitted": omitted,
     }
     if sources.outcomes is not None:
-        data["playbookOutcomes"] = sources.outcomes.report(now=now)
+        data["playbookOutcomes"] = sources.outcomes(now)
     else:
+        why.setdefault("playbookOutcomes", "no source of fix outcomes")
         data["playbookOutcomes"] = None
     data["series"] = series
     data["range"] = {"seconds": span.seconds, "step": span.step, "start": last_checked(now - span.seconds),

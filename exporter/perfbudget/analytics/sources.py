@@ -4,7 +4,7 @@ the same three small protocols, so that `GET /api/performance-analytics` and `pe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..summary import HistogramSource, SummaryService, read_histograms
@@ -38,11 +38,8 @@ class ServiceWindows(Protocol):
         """{"percent": float | None, ...} over [start, end]."""
 
 
-class OutcomesSource(Protocol):
-    """The fix outcomes per playbook (`playbooks.outcomes.Outcomes`)."""
-
-    def report(self, playbook: str | None = None, window: int = ..., now: float | None = None) -> dict[str, Any]:
-        ...
+#: The fix outcomes per playbook at a time (`playbooks.outcomes.Outcomes.report`, GET /api/perf-fix/outcomes).
+OutcomesSource = Callable[[float], dict[str, Any]]
 
 
 class LocalVitals:
@@ -76,13 +73,3 @@ class LocalVitals:
             out.append((b, self.counts(a, None if b >= now else b, None)))
         return out
 
-
-def unavailable(service: ServiceWindows | None, outcomes: OutcomesSource | None, service_why: str,
-                outcomes_why: str) -> dict[str, str]:
-    """Per section an answer cannot fill, why (the sections `answer.build` marks null)."""
-    why = {}
-    if service is None:
-        why["metrics"] = why["trends"] = why["series.api"] = service_why
-    if outcomes is None:
-        why["playbookOutcomes"] = outcomes_why
-    return why
