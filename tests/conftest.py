@@ -24,6 +24,8 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
 
         sections.setdefault("data_dir", str(tmp_path / "data"))
         sections.setdefault("beacons", {}).setdefault("rate_limit", "off")
+        # POST /api/perf-fix answers 202 at once here (tests of its bounded wait set it themselves).
+        sections.setdefault("playbooks", {}).setdefault("answer_wait_seconds", 0)
         path = tmp_path / "perfbudget.yml"
         path.write_text(yaml.safe_dump(sections))
         return load_config(path, env={})

@@ -81,7 +81,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
         "data_dir": str(tmp / "data"),
         "site_root": str(site),
         "auth": {"tokens": [{"name": "ci", "token": TOKEN}]},
-        "playbooks": {"execute": ["optimize-images"], "max_risk": "safe", "cooldown_seconds": 0},
+        # answer_wait_seconds 0: the POST answers at once, so the execute is killed while it runs.
+        "playbooks": {"execute": ["optimize-images"], "max_risk": "safe", "cooldown_seconds": 0,
+                      "answer_wait_seconds": 0},
     }
     config_file = tmp / "perfbudget.yml"
     config_file.write_text(yaml.safe_dump(config))

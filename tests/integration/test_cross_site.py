@@ -100,9 +100,10 @@ def test_a_write_from_another_site_is_refused_even_as_json_with_the_token(
 def test_the_servers_own_origin_and_clients_without_one_may_write(served: Server) -> None:
     before = _runs(served)
     own = {"Origin": served.url, "Sec-Fetch-Site": "same-origin"}
-    assert http("POST", f"{served.url}/api/perf-fix", DRY_RUN, own)[0] == 202
-    assert http("POST", f"{served.url}/api/perf-fix", DRY_RUN, {"Sec-Fetch-Site": "none"})[0] == 202
-    assert http("POST", f"{served.url}/api/perf-fix", DRY_RUN)[0] == 202  # curl: neither header
+    accepted = (200, 202)  # 200 when the run ended within playbooks.answer_wait_seconds
+    assert http("POST", f"{served.url}/api/perf-fix", DRY_RUN, own)[0] in accepted
+    assert http("POST", f"{served.url}/api/perf-fix", DRY_RUN, {"Sec-Fetch-Site": "none"})[0] in accepted
+    assert http("POST", f"{served.url}/api/perf-fix", DRY_RUN)[0] in accepted  # curl: neither header
     status, answer = http("POST", f"{served.url}/api/alertmanager", ALERT, BEARER)
     assert status == 200, answer
     assert _runs(served) == before + 3

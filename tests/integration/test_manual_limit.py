@@ -33,8 +33,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     config = {
         "server": {"trusted_proxy_hops": 1},
         "site_root": str(site),
+        # answer_wait_seconds 0: every accepted run is a 202 at once (the limit is the subject here).
         "playbooks": {"manual_rate_limit": f"{LIMIT}/minute", "execute": ["layout-stability"],
-                      "cooldown_seconds": 0, "queue_size": 1000},
+                      "cooldown_seconds": 0, "queue_size": 1000, "answer_wait_seconds": 0},
     }
     with exporter(tmp, config=config, env={"PERFBUDGET_API_TOKEN": TOKEN}, workers=2) as srv:
         yield srv
@@ -73,7 +74,7 @@ def test_an_anonymous_client_that_spends_the_budget_locks_out_neither_the_operat
         status, answer = _post(served, DRY_RUN, {**ATTACKER, **bearer})
         assert status == 202, answer
     status, answer = _post(served, {**DRY_RUN, "dryRun": False}, {**ATTACKER, **bearer})
-    assert status == 202 and answer["mode"] == "execute", answer
+    assert status == 202 and answer["mode"] == "executed" and answer["runMode"] == "execute", answer
     assert answer["trigger"] == {"type": "manual", "token": "env", "client": ATTACKER["X-Forwarded-For"]}
 
     # ... and none of it was counted: the anonymous client is still refused, its neighbour still served.

@@ -115,7 +115,7 @@ def test_anonymous_readers_see_previews_without_secrets_or_internals(served: tup
     alert_run = _alert_run(srv)
     status, answer = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": "notify-ci", "dryRun": True},
                           {"Authorization": f"Bearer {DEPLOYER}"})
-    assert status == 202, answer
+    assert status in (200, 202), answer  # 200 when it ended within playbooks.answer_wait_seconds
     _assert_clean(str(answer), tmp)
     manual_run = str(answer["id"])
     full = {run_id: _finished(srv, run_id) for run_id in (alert_run, manual_run)}

@@ -16,6 +16,20 @@ Risk = Literal["safe", "moderate", "high"]
 HIGHEST_IMAGE_PIXELS = 1_000_000_000
 
 
+def _answer_wait_seconds(value: float) -> float:
+    if not 0 <= value <= 60:
+        raise ValueError("must be from 0 to 60 seconds (0: never wait, always 202; an answer that waits holds "
+                         "a request thread that long)")
+    return value
+
+
+def _answer_waiters(value: int) -> int:
+    if not 0 <= value <= 64:
+        raise ValueError("must be from 0 to 64 answers per worker process (0: none waits; each one that waits "
+                         "holds a request thread, and one is always left for other requests)")
+    return value
+
+
 class PlaybooksConfig(StrictModel):
     # Extra playbook directory; the bundled playbooks are always loaded first, same ids here replace them.
     directory: Path | None = None
@@ -39,6 +53,13 @@ class PlaybooksConfig(StrictModel):
     audit_file: Path | None = None
     # Runs started by hand (POST /api/perf-fix), per client address: dry runs need no token but cost CPU.
     manual_rate_limit: Annotated[str, AfterValidator(rate_limit_notation)] = "10/minute"
+    # POST /api/perf-fix waits up to this many seconds for its run to end and answers 200 with the result;
+    # a run still going then is a 202 with where to poll. 0: never wait (always 202).
+    answer_wait_seconds: Annotated[float, AfterValidator(_answer_wait_seconds)] = 10.0
+    # How many such answers may wait at once per worker process (each holds a request thread while it
+    # waits, never past answer_wait_seconds); the others get their 202 at once. Never more than the
+    # request threads less one (server.threads), so a thread is always left for every other request.
+    answer_waiters: Annotated[int, AfterValidator(_answer_waiters)] = 2
     # Dry runs and skipped runs older than this leave the audit log at start (executes are always kept).
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
     # Fix outcomes (GET /api/perf-fix/outcomes): the vital before an execute and after it over windows of

@@ -18,6 +18,21 @@ from .records import DRY_RUN, EXECUTE, Mode, NewRun, Run, RunOptions, Verificati
 from .recovery import check_rollback, undo_run
 from .store import Store
 from .verify import Verifier, compare
+from .waiters import Completions
+
+
+class _SignallingExecutor(Executor):
+    """The executor that tells `completions` each run it ended, so answers waiting for it wake at once."""
+
+    def __init__(self, *args: Any, completions: Completions, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.completions = completions
+
+    def execute(self, run: Run, progress: Progress | None = None) -> Run:
+        try:
+            return super().execute(run, progress)
+        finally:
+            self.completions.ended(run.id)
 
 
 class Runner:
@@ -34,8 +49,10 @@ class Runner:
         attribution: Attribution | None = None,
         poll_seconds: float = 1.0,
     ) -> None:
-        self.executor = Executor(config, playbooks, store, metrics=metrics, verifier=verifier,
-                                 attribution=attribution)
+        # Every run this process executes ends with a signal (POST /api/perf-fix waits on it: waiters.py).
+        self.completions = Completions()
+        self.executor: Executor = _SignallingExecutor(config, playbooks, store, metrics=metrics, verifier=verifier,
+                                                      attribution=attribution, completions=self.completions)
         self.pool = WorkerPool(self.executor, poll_seconds)
 
     @property

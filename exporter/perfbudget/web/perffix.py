@@ -1,6 +1,11 @@
 """The playbooks API: `GET /api/perf-fix` lists them, `POST /api/perf-fix` runs one by hand,
 `GET /api/perf-fix/runs[/<id>]` reads the audit log.
 
+`POST /api/perf-fix` answers the founding contract's fields (`perffix_answer.py`): 200 with the result when
+the run ends within `playbooks.answer_wait_seconds`, else 202 with what is known so far, the run's id and
+where to poll (`Location`, `poll`). At most `playbooks.answer_waiters` answers wait at once per worker
+process (`playbooks/waiters.py`); the others get their 202 at once.
+
 A dry run changes nothing outside the exporter, so it needs no token (like every read while
 `auth.anonymous_reads` is on); an execute needs a token with the `execute` scope and a playbook listed in
 `playbooks.execute`. Runs started without such a token are limited per client address
@@ -12,21 +17,23 @@ an execute token is never counted against that anonymous budget. A run is shown 
 from __future__ import annotations
 
 import difflib
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from ..playbooks.estimates import expected_improvement
 from ..playbooks.model import LEVELS
 from ..playbooks.records import STATES
 from ..playbooks.runner import Runner
 from ..playbooks.store import QueueFull
+from ..playbooks.waiters import AnswerWaiters
 from ..vitals import VITALS
 from .auth import READ_SCOPE, authorizer, requires_read
 from .beacons import RateLimiter
 from .clients import client_address
+from .perffix_answer import RUN_ID, perffix_answer, run_url
 from .runs import run_json
 
 bp = Blueprint("perffix", __name__)
@@ -39,12 +46,14 @@ class _PerfFix:
     # Runs started by hand without an execute token, per client address (playbooks.manual_rate_limit).
     manual_limiter: RateLimiter
     proxy_hops: int  # server.trusted_proxy_hops: how the client address is read
+    waiters: AnswerWaiters  # the bounded wait for a run to end before answering
 
 
 def init_app(app: Flask, runner: Runner) -> None:
     config = runner.config
     app.extensions[_KEY] = _PerfFix(runner, RateLimiter(config.playbooks.manual_rate_limit),
-                                    config.server.trusted_proxy_hops)
+                                    config.server.trusted_proxy_hops,
+                                    AnswerWaiters.for_config(config, runner.store, runner.completions))
     app.register_blueprint(bp)
 
 
@@ -53,10 +62,13 @@ def playbook_runner(app: Flask) -> Runner:
     return cast(_PerfFix, app.extensions[_KEY]).runner
 
 
+def answer_waiters(app: Flask) -> AnswerWaiters:
+    """The bounded wait an app's POST /api/perf-fix answers use (how many wait now: `waiting`)."""
+    return cast(_PerfFix, app.extensions[_KEY]).waiters
+
+
 def _state() -> _PerfFix:
     return cast(_PerfFix, current_app.extensions[_KEY])
-
-_RUN_ID = re.compile(r"^[0-9a-f]{11}-[0-9a-f]{10}$")
 
 
 def _bad(message: str, status: int = 400) -> tuple[Response, int]:
@@ -89,6 +101,8 @@ def list_playbooks() -> tuple[Response, int]:
     rules = runner.config.playbooks
     for book in books:
         book["executable"] = book["id"] in rules.execute
+        # The model's figure needs the LCP resource load duration, not recorded yet: the prose until then.
+        book["expectedImprovement"] = expected_improvement(runner.playbooks[book["id"]])
     return jsonify({"playbooks": books, "maxRisk": rules.max_risk}), 200
 
 
@@ -144,9 +158,11 @@ def run_playbook() -> tuple[Response, int]:
         response = jsonify({"ok": False, "error": f"cannot queue the run now, retry later: {exc}"})
         response.headers["Retry-After"] = "5"
         return response, 503
-    response = jsonify(run_json(runner, run, detail=_detail()))
-    response.headers["Location"] = f"/api/perf-fix/runs/{run.id}"
-    return response, 202
+    waited = state.waiters.wait(run)
+    current = waited.run or run
+    response = jsonify(perffix_answer(runner, current, detail=_detail(), wait=waited))
+    response.headers["Location"] = run_url(run.id)
+    return response, 200 if waited.ended else 202
 
 
 @bp.get("/api/perf-fix/runs")
@@ -164,7 +180,7 @@ def list_runs() -> tuple[Response, int]:
     if state_filter is not None and state_filter not in STATES:
         return _bad(f"state: {state_filter!r} is not one of {', '.join(STATES)}")
     before = args.get("before") or None
-    if before is not None and not _RUN_ID.match(before):
+    if before is not None and not RUN_ID.match(before):
         return _bad(f"before: {before!r} is not a run id")
     detail = _detail()
     runs = runner.store.recent(limit=limit, playbook=args.get("playbook") or None, state=state_filter,
@@ -179,7 +195,7 @@ def list_runs() -> tuple[Response, int]:
 @requires_read
 def get_run(run_id: str) -> tuple[Response, int]:
     runner = _state().runner
-    run = runner.store.get(run_id, events=True) if _RUN_ID.match(run_id) else None
+    run = runner.store.get(run_id, events=True) if RUN_ID.match(run_id) else None
     if run is None:
         return _bad(f"no run {run_id!r}", 404)
     return jsonify(run_json(runner, run, detail=_detail())), 200

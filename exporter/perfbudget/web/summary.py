@@ -3,6 +3,10 @@
 Anonymous reads of it and of the console are limited per client address (`server.read_rate_limit`, keyed
 like the beacon limit); a request with a valid token is not limited. Answers come from the cache the
 workers share (`X-Perfbudget-Cache: hit` or `miss` says which).
+
+`?verify=<run id>` (a run's `verificationUrl`) adds `verify`: the run's before and after of its vital, as the
+runner's verification measures it (`web/perffix_answer.verify_json`); the summary is of the run's route
+unless `page` names another. An unknown run is a 404, a malformed id a 400.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
+import orjson
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from ..config.server import ServerConfig
 from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
-from .auth import authorizer, requires_read
+from .auth import READ_SCOPE, authorizer, requires_read
 from .beacons import RateLimiter
 from .clients import client_address
+from .perffix import playbook_runner
+from .perffix_answer import RUN_ID, verify_json
 
 bp = Blueprint("summary", __name__)
 _KEY = "perfbudget.summary"
@@ -72,6 +79,19 @@ def web_vitals() -> tuple[Response, int]:
         window = parse_window(request.args.get("window", "1h"))
     except ValueError as exc:
         return jsonify({"ok": False, "error": str(exc)}), 400
-    route = state.routes.lookup(page) if page is not None else None
+    verify = request.args.get("verify")
+    run = None
+    if verify is not None:
+        if not RUN_ID.match(verify):
+            return jsonify({"ok": False, "error": f"verify: {verify[:80]!r} is not a run id (like "
+                                                  "'18c2f3a4b5d-0123456789'; a run's verificationUrl has it)"}), 400
+        run = playbook_runner(current_app).store.get(verify)
+        if run is None:
+            return jsonify({"ok": False, "error": f"verify: no run {verify!r} in the audit log"}), 404
+    route = state.routes.lookup(page) if page is not None else (run.route if run is not None else None)
     body, hit = state.summary.answer(window, route)  # pageUrl: a URL the route's beacons reported
+    if run is not None:
+        answer = orjson.loads(body)
+        answer["verify"] = verify_json(playbook_runner(current_app), run, detail=authorizer().grants(READ_SCOPE))
+        body = orjson.dumps(answer)
     return Response(body, mimetype="application/json", headers={"X-Perfbudget-Cache": "hit" if hit else "miss"}), 200

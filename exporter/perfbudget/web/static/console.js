@@ -72,7 +72,10 @@
         .then(function (r) { return r.json().then(function (answer) { return [r.status, answer]; }); })
         .then(function (result) {
           if (result[0] >= 400) { say('refused (' + result[0] + '): ' + result[1].error); return; }
-          poll(result[1].id || result[1].runId, 240);
+          var id = result[1].id || result[1].runId;
+          // 200: the run ended within the server's wait (the answer says what it did); 202: poll it.
+          if (result[0] === 200) { say('run ' + id + ' ' + result[1].state + ': ' + result[1].message); chosen = id; refresh(); return; }
+          poll(id, 240);
         });
     });
   });
