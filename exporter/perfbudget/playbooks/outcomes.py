@@ -17,6 +17,9 @@ the same windows:
 - *ROI*: good-share points gained x page views a day on the route ("+12 points on 40,000 views a day =
   4,800 more good loads a day"), over the latest execute per route that has enough data on both sides.
 
+Before/after, page views and ROI are measured for the newest SHOWN executes of each playbook (a few
+milliseconds of window reads each); counts, success rate and bytes saved cover every execute.
+
 Once its verification window has passed, an execute's verdict is stored (`Store.settle`, once across
 processes) and counted in perfbudget_playbook_outcomes_total (outcome_metrics.py).
 """
@@ -39,7 +42,7 @@ from .store import Store
 from .verify import VERIFY_WINDOW
 
 WEEK = 7 * 86400
-#: Executions listed per playbook (newest first); the counts cover them all.
+#: Executions listed and measured per playbook (newest first); the counts and bytes cover them all.
 SHOWN = 20
 DAY = 86400.0
 
@@ -183,8 +186,9 @@ class Outcomes:
         better = not before.enough or (before.at_budget or 0.0) > (after.at_budget or 0.0)
         return Verdict(IMPROVED if after.within and better else NOT_IMPROVED, final)
 
-    def execution(self, run: Run, window: int, now: float) -> dict[str, Any]:
-        """One execute: its verdict, its before and after over `window`, its ROI and bytes saved."""
+    def execution(self, run: Run, window: int, now: float, *, measure: bool = True) -> dict[str, Any]:
+        """One execute: its verdict, its before and after over `window` (unless `measure` is false), its ROI
+        and bytes saved."""
         verdict = self.verdict(run, now)
         started = run.started_at or run.created_at
         finished = run.finished_at or started
@@ -197,7 +201,7 @@ class Outcomes:
             "goodSharePoints": None, "pageViewsPerDay": None, "moreGoodLoadsPerDay": None,
             "bytesSaved": bytes_saved(run), "resolutionSeconds": _rounded(run.resolution_seconds),
         }
-        if metric is None:
+        if metric is None or not measure:
             return out
         before = self.figures(metric, run.route, started - window, started, now)
         after = self.figures(metric, run.route, finished, finished + window, now)
@@ -244,7 +248,9 @@ class Outcomes:
     def _playbook(self, playbook: str, tally: dict[str, int], executes: list[Run], resolved: list[Run],
                   window: int, now: float) -> dict[str, Any]:
         book = self._playbooks.get(playbook)
-        rows = [self.execution(run, window, now) for run in executes]
+        # Window reads cost a few milliseconds per execute: the newest SHOWN have them (before/after, page
+        # views, ROI); the verdicts (stored once settled) and bytes of all count.
+        rows = [self.execution(run, window, now, measure=index < SHOWN) for index, run in enumerate(executes)]
         counts = dict.fromkeys(_KEYS.values(), 0)
         for row in rows:
             counts[_KEYS[row["outcome"]]] += 1
