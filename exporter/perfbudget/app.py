@@ -50,8 +50,7 @@ from .service_history import ServiceHistory
 from .snapshots import SnapshotStore
 from .summary import SummaryService
 from .thresholds import service_thresholds
-from .web import alerts, auth, console, errors, ops, outcomes, perffix, summary, writes
-from .web import analytics, monitoring
+from .web import alerts, analytics, auth, console, errors, monitoring, ops, outcomes, perffix, summary, writes
 from .web import thresholds as performance_alerts
 from .web.beacons import BeaconEndpoint
 
