@@ -16,7 +16,8 @@ Three tables beside the vitals' frames (snapshots.py), in the same file:
 - `service_errors`: the last 5xx per endpoint (time, status, a short error class, never a message), shared
   by every worker.
 
-Interface for the analytics answers: /tmp/notes/monitoring-interface.md (window, availability, last_errors).
+Reads, for the monitoring and analytics answers and the report: `window(start, end)` (per endpoint: count,
+errors, sum_seconds, cumulative buckets, edges), `availability(start, end)` and `last_errors()`.
 """
 
 from __future__ import annotations
