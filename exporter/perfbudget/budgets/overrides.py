@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -29,12 +29,11 @@ from ..config.env import CPU_ENV, ERROR_RATE_ENV, MEMORY_ENV, RESPONSE_TIME_ENV
 from ..config.errors import ConfigError, format_validation_error
 from ..config.loader import read_yaml_mapping
 from ..config.model import Config
+from .fields import Severity
 from .model import Budgets
 
 AlertType = Literal["response_time", "error_rate", "uptime", "cpu", "memory"]
-# The budgets file's severities (budgets.model's Severity).
-Severity = Literal["info", "warning", "critical"]
-SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
+SEVERITIES: tuple[str, ...] = get_args(Severity)
 #: The name of the file when `thresholds_file` is not configured.
 OVERRIDES_FILE = "budgets.overrides.yaml"
 _HEADER = ("# Service thresholds set through POST /api/performance-alerts (perfbudget writes this file; an input\n"
