@@ -71,9 +71,18 @@ def event_app(make_app: Callable[..., Flask], events: Path) -> Callable[..., Fla
 
 
 @pytest.fixture(autouse=True)
-def _back_to_stdout() -> Any:
+def _unconfigured() -> Any:
     yield
-    eventlog.configure(LoggingConfig())  # later tests' apps get stdout, not this test's file
+    eventlog.reset()  # no later test writes to this test's file
+
+
+def test_an_app_writes_events_until_it_is_closed(make_app: Callable[..., Flask], events: Path) -> None:
+    app = make_app(logging={"events_file": str(events)})
+    eventlog.beacon_rejected("malformed", 0)
+    close_app(app)
+    eventlog.beacon_rejected("malformed", 0)  # the command line after a closed app: nothing
+    assert len(lines(events)) == 1
+    assert not eventlog.enabled(logging.CRITICAL)
 
 
 # --- the formatter and the settings ------------------------------------------------------------------

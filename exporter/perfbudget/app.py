@@ -101,7 +101,6 @@ def create_app(
     config_path = Path(config_file) if config_file is not None else None
     config = config if config is not None else load_config(config_path)
     registry = registry if registry is not None else CollectorRegistry()
-    configure_event_log(config.logging)  # the structured event log (eventlog.py), this process's
     budgets = load_budgets(config.budgets_file)
     playbooks = load_playbooks(config)
     edges = histogram_edges(budgets)
@@ -116,6 +115,7 @@ def create_app(
     metrics.config_reload_timestamp.set(clock())
     lifetime = Lifetime()
     lifetime.add(metrics.close)
+    lifetime.add(configure_event_log(config.logging))  # the structured event log (eventlog.py)
     # perfbudget's own HTTP requests minute by minute, and a heartbeat a minute (monitoring, analytics).
     service_history = ServiceHistory(config.data_dir / "summary.sqlite", reader=metrics.reader, epoch=epoch,
                                      retention=config.metrics_retention_days * 86400, clock=clock)

@@ -53,6 +53,7 @@ MAX_ERRORS = 20
 _logger = logging.getLogger(LOGGER_NAME)
 _logger.propagate = False  # never into the human logs (nor, unconfigured, Python's last-resort stderr)
 _logger.addHandler(logging.NullHandler())
+_logger.setLevel(logging.CRITICAL + 1)  # nothing until an app configures it
 
 
 class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
@@ -84,16 +85,13 @@ def formatter() -> JsonFormatter:
                          timestamp="time", defaults={"time": None, "type": None})
 
 
-def configure(settings: LoggingConfig) -> logging.Handler | None:
-    """Point the event log where `settings` says (replacing what an earlier app of this process set); the
-    handler, or None when the event log is off."""
-    for old in list(_logger.handlers):
-        _logger.removeHandler(old)
-        old.close()
+def configure(settings: LoggingConfig) -> Callable[[], None]:
+    """Point the event log where `settings` says, replacing what an earlier app of this process set; returns
+    what undoes it (an app's close: nothing is written after, unless a newer app configured it again)."""
+    _install(logging.NullHandler())
     if settings.events_level == "off":
         _logger.setLevel(logging.CRITICAL + 1)
-        _logger.addHandler(logging.NullHandler())
-        return None
+        return reset
     handler: logging.Handler
     if settings.events_file is not None:
         settings.events_file.parent.mkdir(parents=True, exist_ok=True)
@@ -104,8 +102,21 @@ def configure(settings: LoggingConfig) -> logging.Handler | None:
     if not settings.client_addresses:
         handler.addFilter(_WithoutClient())
     _logger.setLevel(_LEVELS[settings.events_level])
+    _install(handler)
+    return lambda: reset() if handler in _logger.handlers else None
+
+
+def _install(handler: logging.Handler) -> None:
+    for old in list(_logger.handlers):
+        _logger.removeHandler(old)
+        old.close()
     _logger.addHandler(handler)
-    return handler
+
+
+def reset() -> None:
+    """Back to writing nothing, as before any configure (a process that serves no app: the command line)."""
+    _install(logging.NullHandler())
+    _logger.setLevel(logging.CRITICAL + 1)
 
 
 def emit(event_type: str, fields: Mapping[str, Any], level: int = logging.INFO) -> None:
