@@ -103,3 +103,11 @@ def test_the_demo_site_ships_in_the_wheel_where_the_shop_looks_for_it() -> None:
     packaged = Path(demoshop.__file__).parent / "bundled" / "demo_site"
     assert demoshop.site_directory() in (packaged, root / "demo" / "site")
     assert (demoshop.site_directory() / "index.html").is_file()
+
+
+def test_serve_refuses_a_rules_folder_it_cannot_write_into(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "perfbudget.yml"
+    config.write_text(f"data_dir: data\nprometheus:\n  rules_dir: {tmp_path / 'missing'}\n")
+    assert main(["serve", "--config.file", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"refusing to start: prometheus.rules_dir {tmp_path / 'missing'} is not a directory" in err, err

@@ -68,10 +68,20 @@ def _listed(srv: Server) -> dict[str, Any]:
     return {entry["id"]: entry for entry in body["data"]}
 
 
+def test_serve_writes_the_rules_into_the_rules_folder_at_start(stack: Stack) -> None:
+    """Before any POST or reload, the folder holds the rules of the budgets in force, and Prometheus has them."""
+    written = sorted(path.name for path in stack.rules_dir.glob("*.yml"))
+    assert "service.yml" in written and "web-vitals.yml" in written, written
+    assert f"rules written to {stack.rules_dir}" in stack.perfbudget.output()
+    wait_for(lambda: "APILatencyBudgetExceeded" in _alert_exprs(stack.prometheus), 30,
+             what="Prometheus loading the rules perfbudget serve wrote at start")
+
+
 def test_an_overrides_file_changed_on_disk_reaches_no_worker_without_a_reload(stack: Stack) -> None:
     """A respawned worker builds from the configuration snapshot: the thresholds in force, not the file.
-    (First in the module: no reload's rolling restart is under way.)"""
+    (Early in the module: no reload's rolling restart is under way.)"""
     overrides = stack.data_dir / "budgets.overrides.yaml"
+    at_start = {path.name: path.read_text() for path in stack.rules_dir.iterdir()}  # written by serve at start
     overrides.write_text("thresholds:\n- id: alert_by_hand\n  alert_type: cpu\n  threshold: 60\n"
                          "  created_at: '2026-01-01T00:00:00Z'\n")
     try:
@@ -82,7 +92,8 @@ def test_an_overrides_file_changed_on_disk_reaches_no_worker_without_a_reload(st
             assert body["data"] == [{**body["data"][0], "id": "alert_by_hand", "status": "pending"}]
             cpu = next(t for t in body["thresholds"] if t["type"] == "cpu")
             assert cpu["threshold"] == 80 and cpu["source"] == "budgets"
-        assert list(stack.rules_dir.iterdir()) == []  # nor were the rules regenerated from it
+        # nor were the rules regenerated from it
+        assert {path.name: path.read_text() for path in stack.rules_dir.iterdir()} == at_start
     finally:
         overrides.write_text("thresholds: []\n")
 

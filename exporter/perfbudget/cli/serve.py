@@ -13,8 +13,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..budgets.publish import publish, rules_dir_problem
 from ..config import Config
 from ..config.env import CONFIG_ENV, EPOCH_ENV, LISTEN_ADDRESS_ENV, MASTER_PID_ENV, RUN_DIR_ENV, WORKERS_ENV
+from ..config.errors import ConfigError
 from ..config.server import ServerConfig
 from ..reload import validate_all
 from ..server.lifecycle import address_in_use, fresh_multiprocess_dir, prepare_data_dir
@@ -74,6 +76,19 @@ def serve_command(args: argparse.Namespace, ready: Callable[[Config], None] | No
         print(f"perfbudget serve: refusing to start: {config.server.listen_address}: {busy}", file=sys.stderr)
         return 1
     prepare_data_dir(config)
+    if config.prometheus.rules_dir is not None:  # the rules in force follow the budgets in force from the start
+        problem = rules_dir_problem(config)
+        if problem is not None:
+            print(f"perfbudget serve: refusing to start: {problem}", file=sys.stderr)
+            return 1
+        try:
+            published = publish(config)
+        except (OSError, ConfigError) as exc:
+            print(f"perfbudget serve: refusing to start: writing the rules into {config.prometheus.rules_dir}: "
+                  f"{exc}", file=sys.stderr)
+            return 1
+        print(f"perfbudget serve: rules written to {published.rules_dir} ({', '.join(published.files)}); "
+              f"Prometheus: {published.prometheus}", file=sys.stderr, flush=True)
     if args.dev:
         from ..server.dev import run_dev  # Flask's development server: only when asked for
 
