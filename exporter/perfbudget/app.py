@@ -192,7 +192,9 @@ def create_app(
         LocalVitals(vitals_summary, metrics.reader, edges), budgets, playbooks, attribution.diagnosis,
         lambda playbook: latest_preview(runner.store, playbook), service=service_history,
         outcomes=lambda now: fix_outcomes.report(window=config.playbooks.outcomes_window_seconds, now=now),
-        why={}, retention_days=config.metrics_retention_days, source="perfbudget"))
+        why={}, retention_days=config.metrics_retention_days, source="perfbudget"),
+        AnswerCache(_shared_file("analytics-cache"), config.server.read_cache_seconds, clock),
+        vitals_summary.generation)
     app.wsgi_app = BeaconEndpoint(config, ingestor, metrics, app.wsgi_app)  # type: ignore[method-assign]
 
     attribution.start()
