@@ -250,7 +250,8 @@ def kill_one_worker(srv: Server, answers: Any = None) -> int:
 
 def dry_run(srv: Server, playbook: str, timeout: float = 60) -> dict[str, Any]:
     """Start a dry run of `playbook` through POST /api/perf-fix and return the run once it has ended."""
-    status, body = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": playbook, "dryRun": True})
+    # The answer may wait up to playbooks.answer_wait_seconds (10 s) for the run: a longer timeout than that.
+    status, body = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": playbook, "dryRun": True}, timeout=30)
     assert status in (200, 202), body  # 200 when it ended within playbooks.answer_wait_seconds
 
     def ended() -> dict[str, Any] | None:
