@@ -80,3 +80,11 @@ def test_a_gap_in_a_series_breaks_its_line_and_a_rule_above_the_scale_is_not_dra
     assert len(list(svg.iter("circle"))) == 3
     assert [p.get("points", "").count(",") for p in svg.iter("polyline")] == [2]
     assert not [line for line in svg.iter("line") if line.get("class") == "budget"]
+
+
+def test_what_beacons_report_is_text_in_both_formats(answer: dict[str, Any]) -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    answer["recommendations"][0]["description"] += hostile
+    answer["webVitals"]["routes"][hostile] = answer["webVitals"]["routes"]["/cart"]
+    for page in (html.render(answer), markdown.render(answer)):
+        assert hostile not in page and "&lt;img src=x onerror=alert(1)&gt;" in page

@@ -8,7 +8,11 @@ UNITS = {"avgResponseTime": " ms", "peakResponseTime": " ms", "errorRate": " %",
 
 
 def _cell(value: Any) -> str:
-    return "n/a" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+    """A table cell: no line breaks, pipes escaped, and no HTML (attribution values come from beacons)."""
+    if value is None:
+        return "n/a"
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def render(data: dict[str, Any]) -> str:
