@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from perfbudget.attribution import AttributionStore, compact
 from perfbudget.page_urls import MAX_LENGTH, SiteUrls
 
 SHOP = "https://shop.example"
@@ -41,3 +44,19 @@ def test_any_origin_takes_urls_of_the_page_that_sent_the_beacon(url: str, origin
 ])
 def test_an_allowlist_takes_urls_on_its_origins(url: str, origin: str | None, shown: str | None) -> None:
     assert SiteUrls([SHOP, "https://m.shop.example"]).clean(url, origin) == shown
+
+
+def test_a_routes_page_url_is_the_most_seen_of_the_workers_of_now_else_of_past_ones(tmp_path: Path) -> None:
+    past = AttributionStore(tmp_path, 20)
+    for _ in range(5):
+        past.record_page("/products/:id", f"{SHOP}/products/7")  # an earlier run's page, seen often
+    past.flush()
+    compact(tmp_path, 20)  # at start: every earlier worker's file merged into merged.json
+    now, sibling = AttributionStore(tmp_path, 20), AttributionStore(tmp_path, 20)
+    assert now.page_url("/products/:id") == f"{SHOP}/products/7"  # nothing recent yet: the past one
+    sibling.record_page("/products/:id", f"{SHOP}/products/42")
+    sibling.flush()
+    now.record_page("/products/:id", f"{SHOP}/products/42")
+    now.record_page("/products/:id", f"{SHOP}/products/9")
+    assert now.page_url("/products/:id") == f"{SHOP}/products/42"  # seen twice by the workers of now
+    assert now.page_url("/cart") is None

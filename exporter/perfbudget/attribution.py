@@ -173,10 +173,13 @@ class _Index:
     def __init__(self) -> None:
         self.by_route: dict[TableKey, Table] = {}
         self.by_kind: dict[str, Table] = {}
+        self.pages_now: dict[str, Table] = {}  # per route, the page URLs of the workers' own files (not merged)
 
-    def add(self, key: TableKey, counts: Table) -> None:
+    def add(self, key: TableKey, counts: Table, current: bool = False) -> None:
         _merge_into(self.by_route, key, counts)
         _merge_into(self.by_kind, key[0], counts)
+        if current and key[0] == PAGE_URL:
+            _merge_into(self.pages_now, key[1], counts)
 
 
 class AttributionStore:
@@ -232,10 +235,18 @@ class AttributionStore:
             self._dirty = True
 
     def page_url(self, route: str) -> str | None:
-        """The page URL the beacons of `route` reported most (every worker's, since the store began); None
-        when none was kept."""
-        found = self.top(PAGE_URL, route, limit=1)
-        return found[0][0] if found else None
+        """The page URL the beacons of `route` reported most to the workers of now (their files, this one's
+        table), else to past workers (merged.json); None when none was kept. Recent URLs first, so a page
+        gone since an earlier run stops being shown once the route has new page views."""
+        index = self._files()
+        counts = dict(index.pages_now.get(route, {}))
+        with self._lock:
+            table = self._tables.get((PAGE_URL, route))
+            for value, count in (table.counts.items() if table is not None else ()):
+                counts[value] = counts.get(value, 0) + count
+        if not counts:
+            counts = index.by_route.get((PAGE_URL, route), {})
+        return min(counts.items(), key=lambda item: (-item[1], item[0]))[0] if counts else None
 
     def top(self, kind: str, route: str | None = None, limit: int | None = None) -> list[tuple[str, int]]:
         """Most-blamed values of `kind` on `route` (every route when None), merged across workers."""
@@ -283,7 +294,7 @@ class AttributionStore:
             for name, file in parsed.items():
                 if (name, file.written) not in merged.absorbed:
                     for key, counts in file.tables:
-                        index.add(key, counts)
+                        index.add(key, counts, current=True)
             self._parsed = {n: v for n, v in self._parsed.items() if n in parsed or n == MERGED}
             self._index = (signature, index)
             return index
