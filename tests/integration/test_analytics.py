@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from .browser import chromium, photo_jpeg
 from .stack import PERFBUDGET, Server, beacon, dry_run, exporter, http, prom_query, prometheus, wait_for
@@ -265,6 +266,18 @@ def test_the_report_from_prometheus_reads_the_histograms_over_the_range(
     points = [p for p in data["series"]["vitals"]["LCP"]["points"] if p["p75"] is not None]
     assert len(points) >= 20
     assert "playbookOutcomes" in data["unavailable"]
+
+
+def test_a_range_past_the_retention_is_read_from_the_configured_prometheus(
+        served: tuple[Server, Path], prom: Server) -> None:
+    _, tmp = served
+    config = tmp / "report.yml"
+    config.write_text(yaml.safe_dump({"budgets_file": str(tmp / "budgets.yaml"), "prometheus": {"url": prom.url}}))
+    done, output = _report(tmp, "--range", "40d", "--config.file", str(config), "--format", "json")
+    assert "40d is past the exporter's 30d (metrics_retention_days): reading prometheus.url" in done.stderr
+    data = json.loads(output.read_text())["data"]
+    assert data["source"] == f"prometheus {prom.url}" and data["range"]["seconds"] == 40 * 86400
+    assert data["webVitals"]["routes"]["/backfilled"]["LCP"]["withinBudget"] is False
 
 
 def _drawn(page: Any, chart: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ over a range as a self-contained HTML page with charts, Markdown or JSON.
 `--source` is a perfbudget exporter (its `GET /api/performance-analytics`, the default being the configured
 listen address), a Prometheus server (detected by its /api/v1/status/buildinfo; the report is then built
 here from PromQL over the perfbudget and HTTP server histograms, with this config's budgets and playbooks),
-or a file written earlier with `--format json` (rendered again, say as HTML, with the same numbers).
+or a file written earlier with `--format json` (rendered again, say as HTML, with the same numbers). Without
+it, a range past `metrics_retention_days` is read from `prometheus.url` when one is configured.
 Progress goes to stderr; the report to `--output` or stdout.
 """
 
@@ -42,8 +43,8 @@ def configure(report: argparse.ArgumentParser) -> None:
     report.add_argument("--range", dest="time_range", default="30d", metavar="RANGE",
                         help="how far back: 1h, 24h, 7d, 30d (default 30d)")
     report.add_argument("--source", metavar="URL",
-                        help="a perfbudget exporter, a Prometheus server or an earlier JSON report "
-                             "(default: the configured listen address)")
+                        help="a perfbudget exporter, a Prometheus server or an earlier JSON report (default: the "
+                             "configured listen address; prometheus.url for a range past metrics_retention_days)")
     report.add_argument("--format", choices=FORMATS, default="html", help="default html")
     report.add_argument("--output", type=Path, metavar="FILE", help="where to write the report (default: stdout)")
     report.add_argument("--job", metavar="JOB",
@@ -96,6 +97,19 @@ def _from_prometheus(url: str, time_range: str, args: argparse.Namespace) -> dic
     return data
 
 
+def _default_source(args: argparse.Namespace) -> str:
+    """The configured exporter; Prometheus (`prometheus.url`) for a range past the exporter's retention."""
+    config = load_config(config_path(args))
+    if config.prometheus.url:
+        span = parse_range(args.time_range, PROMETHEUS_MAX_DAYS, field="--range")
+        if span.seconds > config.metrics_retention_days * 86400:
+            progress(f"perfbudget report: {span.text} is past the exporter's {config.metrics_retention_days}d "
+                     f"(metrics_retention_days): reading prometheus.url")
+            return config.prometheus.url
+    host = "127.0.0.1" if config.server.host in ("0.0.0.0", "") else config.server.host
+    return f"http://{host if ':' not in host else f'[{host}]'}:{config.server.port}"
+
+
 def _saved(path: Path) -> dict[str, Any]:
     """A report written earlier with --format json (rendered again in another format)."""
     try:
@@ -110,11 +124,7 @@ def _saved(path: Path) -> dict[str, Any]:
 
 def report_command(args: argparse.Namespace) -> int:
     try:
-        source = args.source
-        if source is None:
-            server = load_config(config_path(args)).server
-            host = "127.0.0.1" if server.host in ("0.0.0.0", "") else server.host
-            source = f"http://{host if ':' not in host else f'[{host}]'}:{server.port}"
+        source = args.source or _default_source(args)
         saved = Path(source.removeprefix("file://"))
         if "://" not in source.removeprefix("file://") and saved.is_file():
             progress(f"perfbudget report: rendering the JSON report {saved}")
