@@ -21,8 +21,7 @@ from perfbudget import eventlog
 from perfbudget.app import close_app, create_app
 from perfbudget.config import load_config
 from perfbudget.config.logging import LoggingConfig
-from perfbudget.metric_minutes import MinuteLog
-from perfbudget.snapshots import SnapshotStore
+from perfbudget.metric_minutes import LoggedSnapshotStore
 from perfbudget.store import Labels
 from perfbudget.summary import SummaryService
 from perfbudget.vitals import VITALS
@@ -312,29 +311,51 @@ def test_metric_collected_is_written_once_a_minute_by_the_worker_that_stores_it(
                                                                                 events: Path) -> None:
     eventlog.configure(LoggingConfig(events_file=events))
     edges = {name: (1.0, 2.5, 4.0) if name == "LCP" else (0.1, 0.25) for name in VITALS}
-    path, epoch = tmp_path / "summary.sqlite", "e1"
+    path, epoch, now = tmp_path / "summary.sqlite", "e1", [60.0]  # the run starts within its first minute
     slabs = _Slabs({"LCP": {"/": [2, 0, 0, 0, 3.0]}})  # 2 loads under 1 s; the sum last
 
     def worker() -> SummaryService:
-        store = SnapshotStore(path)
-        return SummaryService(slabs, edges, store, epoch=epoch, started=0.0, on_saved=MinuteLog(store, edges, epoch)
-                              .collected)
+        return SummaryService(slabs, edges, LoggedSnapshotStore(path, edges), epoch=epoch, started=70.0,
+                              clock=lambda: now[0])
 
     first, second = worker(), worker()
-    first.snapshot(now=60.0)
-    second.snapshot(now=61.0)  # the same minute: stored already, nothing written twice
+    first.snapshot()
+    now[0] = 61.0
+    second.snapshot()  # the same minute: stored already, nothing written twice
     assert [(line["minute"], line["count"]) for line in of_type(events, "metric_collected")] == [
         ("1970-01-01T00:01:00Z", 2)]
 
     slabs.rows_by_vital = {"LCP": {"/": [2, 1, 3, 0, 20.0], "/cart": [0, 0, 0, 1, 5.0]}}
-    second.snapshot(now=121.0)  # the other worker stores the next minute: 4 more loads on "/" since the last
-    first.snapshot(now=122.0)
+    now[0] = 121.0
+    second.snapshot()  # the other worker stores the next minute: 4 more loads on "/" since the last
+    first.snapshot()
     _, home, cart = of_type(events, "metric_collected")
     assert home["route"] == "/" and home["vital"] == "LCP" and home["epoch"] == epoch
-    assert home["minute"] == "1970-01-01T00:02:00Z" and home["interval_seconds"] == 60
+    assert home["minute"] == "1970-01-01T00:02:00Z" and home["interval_seconds"] == 60 and home["final"] is False
     assert home["count"] == 4 and home["unit"] == "ms" and home["good_share"] == 0.25
     assert home["p75"] == 3500.0  # histogram_quantile's: rank 3 of 4, 2 of 3 into the (2.5 s, 4 s] bucket
     assert cart["route"] == "/cart" and cart["count"] == 1 and cart["good_share"] == 0.0 and cart["p75"] == 4000.0
-    first.close()
-    second.close()
-    assert len(of_type(events, "metric_collected")) == 3  # a run's final snapshot writes no lines again
+
+    slabs.rows_by_vital = {"LCP": {"/": [2, 1, 3, 2, 30.0], "/cart": [0, 0, 0, 1, 5.0]}}
+    now[0] = 150.0
+    first.close()  # its last snapshot replaces the minute's frame: only the 2 loads since are logged
+    second.close()  # nothing new since: no line
+    *_, last = of_type(events, "metric_collected")
+    assert len(of_type(events, "metric_collected")) == 4
+    assert last["route"] == "/" and last["count"] == 2 and last["final"] is True and last["interval_seconds"] == 0
+    assert sum(line["count"] for line in of_type(events, "metric_collected")) == 2 + 4 + 1 + 2  # the histograms'
+
+
+def test_a_workers_last_snapshot_in_the_runs_first_minute_logs_only_what_came_after(tmp_path: Path,
+                                                                                     events: Path) -> None:
+    eventlog.configure(LoggingConfig(events_file=events))
+    edges = {name: (1.0, 2.5, 4.0) if name == "LCP" else (0.1, 0.25) for name in VITALS}
+    now = [66.0]
+    slabs = _Slabs({"LCP": {"/": [2, 0, 0, 0, 3.0]}})
+    summary = SummaryService(slabs, edges, LoggedSnapshotStore(tmp_path / "summary.sqlite", edges), epoch="e2",
+                             started=65.0, clock=lambda: now[0])
+    summary.snapshot()
+    slabs.rows_by_vital = {"LCP": {"/": [3, 0, 0, 0, 3.5]}}
+    now[0] = 90.0
+    summary.close()  # replaces the frame of 00:01, a minute that began before the run did
+    assert [(line["count"], line["final"]) for line in of_type(events, "metric_collected")] == [(2, False), (1, True)]

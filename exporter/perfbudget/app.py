@@ -36,7 +36,7 @@ from .distinct_clients import ClientSketch, RouteClients
 from .eventlog import configure as configure_event_log
 from .http_metrics import FlaskTiming
 from .ingest import Ingestor
-from .metric_minutes import MinuteLog
+from .metric_minutes import LoggedSnapshotStore
 from .metrics import Metrics, multiprocess_dir
 from .monitoring import HostSampler, LocalMonitor, Monitoring, PrometheusMonitor
 from .otlp import OtlpPipeline
@@ -47,7 +47,6 @@ from .playbooks.outcomes import Outcomes
 from .reload import Reloader, histogram_edges
 from .routes import RouteNormalizer, RouteTable
 from .service_history import ServiceHistory
-from .snapshots import SnapshotStore
 from .summary import SummaryService
 from .thresholds import service_thresholds
 from .web import alerts, analytics, auth, console, errors, monitoring, ops, outcomes, perffix, summary, writes
@@ -138,7 +137,8 @@ def create_app(
     ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label, clients=sketch,
                         alerts=BeaconAlerts(budgets, lambda vital: suggest_fix(playbooks, vital)),
                         pages=SiteUrls(beacons.allowed_origins))
-    snapshots = SnapshotStore(config.data_dir / "summary.sqlite", config.metrics_retention_days * 86400)
+    # The summary's frames, each minute's also metric_collected lines (eventlog).
+    snapshots = LoggedSnapshotStore(config.data_dir / "summary.sqlite", edges, config.metrics_retention_days * 86400)
     vitals_summary = SummaryService(
         metrics.reader,
         edges,
@@ -153,7 +153,6 @@ def create_app(
         device_vitals={budget.metric for budget in budgets.vitals if budget.device is not None},
         clock=clock,
         cache=AnswerCache(_shared_file("summary-cache"), config.server.read_cache_seconds, clock),
-        on_saved=MinuteLog(snapshots, edges, epoch).collected,  # metric_collected lines (eventlog)
     )
     lifetime.add(vitals_summary.close)
     runner = build_runner(config, playbooks, metrics=metrics, summary=vitals_summary, edges=edges,

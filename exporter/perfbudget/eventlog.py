@@ -135,12 +135,13 @@ def enabled(level: int = logging.INFO) -> bool:
 # --- the events -----------------------------------------------------------------------------------
 
 
-def metric_collected(*, epoch: str, minute: int, interval_seconds: int | None, route: str, vital: str, count: int,
-                     p75: float | None, unit: str, good_share: float | None) -> None:
-    """One route's and vital's reports counted between two snapshots (`minute`, in Unix seconds)."""
+def metric_collected(*, epoch: str, minute: int, interval_seconds: int | None, final: bool, route: str, vital: str,
+                     count: int, p75: float | None, unit: str, good_share: float | None) -> None:
+    """One route's and vital's reports counted since the run's snapshot before (`minute`: this snapshot's,
+    Unix seconds; `final`: counted after the minute's first line, by a worker's last snapshot)."""
     emit(METRIC_COLLECTED, {"epoch": epoch, "minute": _iso(minute), "interval_seconds": interval_seconds,
-                            "route": route, "vital": vital, "count": count, "p75": p75, "unit": unit,
-                            "good_share": good_share})
+                            "final": final, "route": route, "vital": vital, "count": count, "p75": p75,
+                            "unit": unit, "good_share": good_share})
 
 
 def beacon_rejected(reason: str, suppressed: int) -> None:

@@ -188,9 +188,7 @@ class SummaryService:
         interval: float = 60.0,
         clock: Callable[[], float] = time.time,
         cache: AnswerCache | None = None,
-        on_saved: Callable[[int, Rows], None] | None = None,  # a minute's frame this worker stored (eventlog)
     ) -> None:
-        self._on_saved = on_saved
         self._clock = clock
         self._reader = reader
         self._edges = edges
@@ -223,9 +221,7 @@ class SummaryService:
         ts = int(now // self._interval * self._interval)
         if not final and self.store.has(self.epoch, ts):
             return
-        rows = read_histograms(self._reader, self._device_vitals)
-        if self.store.save(self.epoch, ts, rows, replace=final) and not final and self._on_saved is not None:
-            self._on_saved(ts, rows)
+        self.store.save(self.epoch, ts, read_histograms(self._reader, self._device_vitals), replace=final)
 
     def problems(self) -> list[str]:
         """Why the summary cannot answer (its snapshot store fails), for `/-/ready`; empty when it can."""

@@ -95,7 +95,7 @@ def test_beacons_are_logged_once_a_minute_per_route_and_vital(stack: tuple[Serve
     totals = wait_for(counted, 150, interval=1, what="metric_collected lines for 40 reports")
     assert totals == {("/", "LCP"): 10, ("/", "CLS"): 10, ("/cart", "LCP"): 10, ("/cart", "CLS"): 10}
     collected = _of_type(events, "metric_collected")
-    keys = [(line["epoch"], line["minute"], line["route"], line["vital"]) for line in collected]
+    keys = [(line["epoch"], line["minute"], line["route"], line["vital"]) for line in collected if not line["final"]]
     assert len(keys) == len(set(keys)), "a minute of a route and vital was logged by more than one worker"
     lcp = next(line for line in collected if line["vital"] == "LCP")
     assert lcp["unit"] == "ms" and 1200 <= lcp["p75"] <= 3300 and lcp["good_share"] is not None
