@@ -1,4 +1,4 @@
-"""The `perfbudget` command: serve | demo | check | generate | import-lighthouse | playbooks ...
+"""The `perfbudget` command: serve | demo | check | generate | import-lighthouse | playbooks | report | compare
 
 One module per command, each with `configure(parser)` that adds its arguments and sets `func`
 (argparse.Namespace -> exit code).
@@ -24,6 +24,7 @@ COMMANDS = {
     "import-lighthouse": "turn a Lighthouse CI budget.json (its timings) into a budgets.yaml",
     "playbooks": "list, show, run and roll back playbooks",
     "report": "the analytics over a range (perfbudget or Prometheus) as HTML with charts, Markdown or JSON",
+    "compare": "did a release make the Web Vitals worse? Two versions' p75 and good share, tested; exit 1 if worse",
 }
 
 
