@@ -142,7 +142,7 @@ def compare_command(args: argparse.Namespace) -> int:
     except (SourceError, ValueError) as exc:
         print(f"perfbudget compare: {exc}", file=sys.stderr)
         return 2
-    report = Report(args.version_from, args.version_to, counts.source, window_text, thresholds, comparisons)
+    report = Report(args.version_from, args.version_to, counts.source, window_text, thresholds, comparisons, selector)
     if args.format == "json":
         sys.stdout.write(json.dumps(as_json(report), indent=2) + "\n")
     else:

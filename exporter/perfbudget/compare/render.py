@@ -7,8 +7,8 @@ the summary's answers are; good shares in percent, their changes in percentage p
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .stats import Comparison, Thresholds, ZTest, exit_code
@@ -22,6 +22,7 @@ class Report:
     window: str | None  # the increase's window (Prometheus), None for an exporter's counts since its start
     thresholds: Thresholds
     comparisons: Sequence[Comparison]
+    selector: Mapping[str, str] = field(default_factory=dict)  # the labels fixed (route, device, site)
 
     @property
     def exit_code(self) -> int:
@@ -70,6 +71,7 @@ def as_json(report: Report) -> dict[str, Any]:
         })
     return {
         "from": report.version_from, "to": report.version_to, "source": report.source, "window": report.window,
+        "selector": dict(report.selector),
         "test": "two-proportion z-test (two-sided) on the bucket counts: Mood's quantile test at the edge nearest "
                 "the pooled p75, and the good share at Google's good threshold",
         "thresholds": {"p75Percent": t.p75_percent, "goodSharePoints": t.good_share_points, "alpha": t.alpha,
@@ -129,7 +131,8 @@ def table(report: Report) -> str:
     lines.insert(1, "  ".join("-" * width for width in widths))
     t = report.thresholds
     window = f", increase over {report.window}" if report.window else ", counts since the exporter started"
-    head = (f"perfbudget compare {report.version_from} → {report.version_to} ({report.source}{window}); worse = "
+    only = "".join(f", {key}={value}" for key, value in sorted(report.selector.items()))
+    head = (f"perfbudget compare {report.version_from} → {report.version_to} ({report.source}{window}{only}); worse = "
             f"p75 +{t.p75_percent:g} % or good share -{t.good_share_points:g} pt, significant at {t.alpha:g}; "
             f"at least {t.min_samples:g} page views per version")
     outcome = {0: "no vital significantly worse", 1: "a vital is significantly worse",
