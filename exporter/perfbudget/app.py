@@ -44,12 +44,15 @@ from .page_urls import SiteUrls
 from .playbooks import build_runner, load_playbooks, suggest_fix
 from .playbooks.outcome_metrics import OutcomeRecorder
 from .playbooks.outcomes import Outcomes
+from .releases import Releases, ReleaseStore
 from .reload import Reloader, histogram_edges
 from .routes import RouteNormalizer, RouteTable
 from .service_history import ServiceHistory
+from .sites import SiteResolver
 from .summary import SummaryService
 from .thresholds import service_thresholds
 from .web import alerts, analytics, auth, console, errors, monitoring, ops, outcomes, perffix, summary, writes
+from .web import releases as release_api
 from .web import thresholds as performance_alerts
 from .web.beacons import BeaconEndpoint
 
@@ -108,7 +111,8 @@ def create_app(
     epoch = os.environ.get(EPOCH_ENV) or uuid.uuid4().hex
     directory = multiprocess_dir()
     metrics = Metrics(registry, edges, max_routes=config.routes.max_routes,
-                      navigation_type_label=beacons.navigation_type_label,
+                      navigation_type_label=beacons.navigation_type_label, sites=len(config.sites),
+                      versions=config.releases.keep if config.releases.on else 0,
                       directory=Path(directory) if directory else None, epoch=int(epoch[:15], 16))
     metrics.config_reload_successful.set(1)
     metrics.config_reload_timestamp.set(clock())
@@ -131,12 +135,20 @@ def create_app(
     metrics.expose_distinct_clients(RouteClients(sketch, table))
     attribution = AttributionStore(config.data_dir / "attribution", beacons.attribution_top_k)
     lifetime.add(attribution.close)
+    # The known releases (releases.sqlite, every worker's), when the version label is on.
+    release_store = ReleaseStore(config.data_dir / "releases.sqlite", config.releases.keep) \
+        if config.releases.on else None
+    releases = Releases(config.releases, release_store) if release_store is not None else None
+    if release_store is not None:
+        lifetime.add(release_store.close)
+    sites = SiteResolver(config.sites) if config.sites else None  # the site label, when sites are configured
     otlp = OtlpPipeline.from_config(config, edges, metrics, exporter=otlp_exporter)
     if otlp is not None:
         lifetime.add(otlp.shutdown)
     ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label, clients=sketch,
                         alerts=BeaconAlerts(budgets, lambda vital: suggest_fix(playbooks, vital)),
-                        pages=SiteUrls(beacons.allowed_origins))
+                        pages=SiteUrls(beacons.allowed_origins),
+                        sites=sites, releases=releases)
     # The summary's frames, each minute's also metric_collected lines (eventlog).
     snapshots = LoggedSnapshotStore(config.data_dir / "summary.sqlite", edges, config.metrics_retention_days * 86400)
     vitals_summary = SummaryService(
@@ -173,10 +185,11 @@ def create_app(
     writes.init_app(app, config.actions.external_url)  # writes: JSON only, from this server's own origin
     reloader = Reloader(config_path, edges, metrics, swap)
     ops.init_app(app, metrics, vitals_summary.problems, reloader)
-    summary.init_app(app, vitals_summary, routes, config.server)
+    summary.init_app(app, vitals_summary, routes, config.server, sites.names if sites else (), config.releases.on)
     console.init_app(app, vitals_summary, routes, runner)
     alerts.init_app(app, runner, metrics.alerts_received)
     perffix.init_app(app, runner)
+    release_api.init_app(app, releases, release_store, clock)
     thresholds = service_thresholds(config)
     performance_alerts.init_app(app, reloader, read_overrides(overrides_path(config)), thresholds, clock)
     prometheus = config.prometheus

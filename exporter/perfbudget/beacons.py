@@ -42,6 +42,8 @@ RETIRED: dict[str, RejectReason] = {"FID": "fid_retired"}
 
 MAX_ID_LENGTH = 128
 MAX_URL_LENGTH = 2048
+#: The longest `site` or `version` field kept (longer ones are not a configured site or release: `other`).
+MAX_LABEL_CLAIM = 64
 _KNOWN = ", ".join(VITALS)
 _DEVICE_HINTS = {"phone": "phone", "mobile": "phone", "tablet": "tablet", "desktop": "desktop"}
 
@@ -63,6 +65,9 @@ class Report:
     page_url: str | None
     device_hint: str | None
     attribution: dict[str, Any] | None
+    # beacon.js's data-site and data-version (sites.py, releases.py decide what label value each gets).
+    site: str | None = None
+    version: str | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +105,8 @@ class _Metric(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     device: str | None = None
     attribution: _Attribution | None = None
     entries: list[dict[str, _Inner]] | None = None
+    site: Annotated[str, msgspec.Meta(max_length=MAX_LABEL_CLAIM)] | None = None
+    version: Annotated[str, msgspec.Meta(max_length=MAX_LABEL_CLAIM)] | None = None
 
 
 _DECODER = msgspec.json.Decoder(list[_Metric] | _Metric)
@@ -131,6 +138,7 @@ def parse(body: bytes, max_batch: int) -> tuple[list[Report], list[Rejection]]:
         reports.append(Report(
             vital, value / divisor, metric.id, metric.navigationType, page_url,
             None if device is None else _DEVICE_HINTS.get(device), metric.attribution,
+            site=metric.site, version=metric.version,
         ))
     return reports, []
 
@@ -185,8 +193,15 @@ def validate(index: int, item: Any) -> Report | Rejection:
                 bounds[0], value / bounds[2], metric_id, nav if isinstance(nav, str) else None, page_url,
                 _DEVICE_HINTS.get(device) if isinstance(device, str) else None,
                 attribution if isinstance(attribution, dict) else None,
+                site=_claim(get("site")), version=_claim(get("version")),
             )
     return _rejection(index, item)
+
+
+def _claim(value: Any) -> str | None:
+    """A `site` or `version` field as sent: a string, cut to MAX_LABEL_CLAIM + 1 characters (so a longer one
+    matches nothing configured), else None."""
+    return value[: MAX_LABEL_CLAIM + 1] if isinstance(value, str) else None
 
 
 def _rejection(index: int, item: Any) -> Rejection:

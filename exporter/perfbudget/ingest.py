@@ -14,12 +14,15 @@ from typing import Any, Protocol
 
 from .beacon_alerts import BeaconAlerts
 from .beacons import NAVIGATION_TYPES, Report
+from .config.releases import OTHER_VERSION
 from .dedup import SeenTable, fingerprint
 from .devices import device_class
 from .distinct_clients import ClientSketch
 from .metrics import Metrics
 from .page_urls import SiteUrls
+from .releases import Releases
 from .routes import RouteNormalizer
+from .sites import SiteResolver
 
 
 class Recorder(Protocol):
@@ -67,6 +70,8 @@ class Ingestor:
         clients: ClientSketch | None = None,
         alerts: BeaconAlerts | None = None,
         pages: SiteUrls | None = None,
+        sites: SiteResolver | None = None,
+        releases: Releases | None = None,
     ) -> None:
         self._metrics = metrics
         self._routes = routes
@@ -76,6 +81,9 @@ class Ingestor:
         self._nav_label = navigation_type_label
         self._clients = clients
         self._alerts = alerts
+        self._sites = sites  # the optional site and version labels (after navigation_type), when configured
+        self._releases = releases
+        self._version_slots: dict[str, int] = {}  # per vital: series of a known version this process allocated
         # Page URLs are kept (cleaned) only with an attribution store to keep them in.
         self._pages = (pages, attribution) if pages is not None and attribution is not None else None
         self._observers: dict[tuple[str, ...], Callable[[float], None]] = {}
@@ -90,6 +98,25 @@ class Ingestor:
             raise RuntimeError(f"the metrics store has no slot left for {name} {labels}: its capacity must "
                                "cover every route, device and navigation type")
         return observe
+
+    def _version_observer(self, name: str, labels: tuple[str, ...]) -> Callable[[float], None] | None:
+        """None when the store has (now) a slot for `labels`: the caller caches its observer. Else, the release
+        being one the slab has no room left for in this run (metrics.vital_specs: `version_room` slots are for
+        known versions, the rest for `other`), an observer of the same series under version `other` that counts
+        each report as slab_full, never cached (a pattern's versions are many)."""
+        if labels[-1] == OTHER_VERSION:
+            return None
+        taken = self._version_slots.get(name, 0)
+        if taken < self._metrics.version_room and self._metrics.vitals[name].observer(labels[1:]) is not None:
+            self._version_slots[name] = taken + 1
+            return None
+        observe = self._observer(name, (*labels[1:-1], OTHER_VERSION))
+        full = self._metrics.version_other["slab_full"]
+
+        def observe_as_other(value: float) -> None:
+            full()
+            observe(value)
+        return observe_as_other
 
     def record(self, reports: list[Report], client: Client) -> IngestResult:
         """Observe each report not seen before (one value per (id, name), across workers)."""
@@ -132,9 +159,21 @@ class Ingestor:
             if self._nav_label:
                 nav = report.navigation_type
                 labels = (*labels, nav if nav in NAVIGATION_TYPES else "unknown")
+            if self._sites is not None:
+                site, why = self._sites.site(report.site, url, client.origin)
+                if why is not None:
+                    self._metrics.site_other[why]()
+                labels = (*labels, site)
+            if self._releases is not None:
+                version, why_not = self._releases.version(report.version)
+                if why_not is not None:
+                    self._metrics.version_other[why_not]()
+                labels = (*labels, version)
             observe = self._observers.get(labels)
             if observe is None:
-                observe = self._observers[labels] = self._observer(name, labels[1:])
+                observe = self._version_observer(name, labels) if self._releases is not None else None
+                if observe is None:
+                    observe = self._observers[labels] = self._observer(name, labels[1:])
             value = report.value
             observe(value)
             self._accepted[name]()

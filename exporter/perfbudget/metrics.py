@@ -34,7 +34,9 @@ from .config.env import MULTIPROC_ENV
 from .devices import DEVICES
 from .distinct_clients import RouteClients
 from .http_metrics import HTTP_DURATION, HttpMetrics, http_spec
+from .releases import VERSION_OTHER_REASONS
 from .routes import OTHER, UNKNOWN_ROUTE
+from .sites import SITE_OTHER_REASONS
 from .store import Counter as StoreCounter
 from .store import FamilySpec, Histogram, Increment, Reader, StoreCollector, Table, exposition
 from .vitals import VITALS
@@ -49,6 +51,9 @@ SPECIAL_ROUTES = (OTHER, UNKNOWN_ROUTE)
 RESOLUTION_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
 #: The distinct-clients gauge (perfbudget.distinct_clients), which budgets' alert rules guard on.
 DISTINCT_CLIENTS = "perfbudget_route_distinct_clients"
+#: Reports whose site or version label is `other`, by reason (only with that label on).
+SITE_OTHER = "perfbudget_site_other_total"
+VERSION_OTHER = "perfbudget_version_other_total"
 
 
 def multiprocess_dir() -> str | None:
@@ -96,16 +101,29 @@ class _DistinctClients:
         yield family
 
 
+def vital_labelnames(navigation_type_label: bool, sites: int = 0, versions: int = 0) -> tuple[str, ...]:
+    """The vitals histograms' labels: route and device, then each optional label that is on."""
+    return ("route", "device", *(("navigation_type",) if navigation_type_label else ()),
+            *(("site",) if sites else ()), *(("version",) if versions else ()))
+
+
 def vital_specs(bucket_edges: Mapping[str, tuple[float, ...]], max_routes: int,
-                navigation_type_label: bool) -> list[FamilySpec]:
+                navigation_type_label: bool, *, sites: int = 0, versions: int = 0) -> list[FamilySpec]:
     """The five vitals histograms, with a slot for every label tuple the bounded labels allow.
+
+    `sites` configured sites add a `site` label (x sites + 1 with `other`); `versions` kept releases add a
+    `version` label with room for twice versions + 1 values (`other` included): a release announced in a run
+    takes new slots while the ones it displaced keep theirs, so one whole turnover of releases fits before a
+    new version is counted as `other` (slab_full) until the next restart. Of that room, one slot per label
+    tuple without the version is `other`'s (`version_room`), so `other` always has its slot.
 
     Each slab holds (max_routes + 2 special routes) x 4 devices (x 7 navigation types when that label is on)
     series per vital: every label tuple the bounded labels allow has its slot, so none is ever refused.
     """
-    labels = ("route", "device", *(("navigation_type",) if navigation_type_label else ()))
+    labels = vital_labelnames(navigation_type_label, sites, versions)
     navs = len(NAVIGATION_TYPES) + 1 if navigation_type_label else 1
-    capacity = (max_routes + len(SPECIAL_ROUTES)) * len(DEVICES) * navs
+    capacity = (max_routes + len(SPECIAL_ROUTES)) * len(DEVICES) * navs * (sites + 1 if sites else 1)
+    capacity *= 2 * versions + 1 if versions else 1
     return [
         FamilySpec.histogram(
             vital.metric,
@@ -142,6 +160,29 @@ def hot_path_specs() -> list[FamilySpec]:
     ]
 
 
+def version_room(max_routes: int, navigation_type_label: bool, sites: int, versions: int) -> int:
+    """Slots of a vitals family's capacity (vital_specs) for series of a known version, not `other`."""
+    navs = len(NAVIGATION_TYPES) + 1 if navigation_type_label else 1
+    return (max_routes + len(SPECIAL_ROUTES)) * len(DEVICES) * navs * (sites + 1 if sites else 1) * 2 * versions
+
+
+def label_other_specs(sites: bool, versions: bool) -> list[FamilySpec]:
+    """The counts of page views whose site, and of reports whose version, went to `other`, by reason: each
+    only when its label is on (every series reserved)."""
+    out = []
+    if sites:
+        out.append(FamilySpec.counter(SITE_OTHER, "Reports counted under site=\"other\", by reason (unknown_host: "
+                                      "no configured site lists the page's host; no_host: the report names none; "
+                                      "unknown_site_field: its site field names no configured site).", ("reason",),
+                                      reserved=[(reason,) for reason in SITE_OTHER_REASONS]))
+    if versions:
+        out.append(FamilySpec.counter(VERSION_OTHER, "Reports counted under version=\"other\", by reason "
+                                      "(unknown_version: not a known release; no_version: the report names none; "
+                                      "slab_full: the store has no slot left for the release in this run).",
+                                      ("reason",), reserved=[(reason,) for reason in VERSION_OTHER_REASONS]))
+    return out
+
+
 class Metrics:
     """The exporter's metrics. Build one per app (so per worker, after the fork) on the registry given."""
 
@@ -152,13 +193,16 @@ class Metrics:
         *,
         max_routes: int = 200,
         navigation_type_label: bool = False,
+        sites: int = 0,
+        versions: int = 0,
         directory: Path | None = None,
         epoch: int = 0,
     ) -> None:
         self.registry = registry
-        self.labelnames = ("route", "device", *(("navigation_type",) if navigation_type_label else ()))
-        self.table = Table([*vital_specs(bucket_edges, max_routes, navigation_type_label), *hot_path_specs(),
-                            http_spec()], directory, epoch=epoch)
+        self.labelnames = vital_labelnames(navigation_type_label, sites, versions)
+        self.table = Table([*vital_specs(bucket_edges, max_routes, navigation_type_label, sites=sites,
+                                         versions=versions), *label_other_specs(sites > 0, versions > 0),
+                            *hot_path_specs(), http_spec()], directory, epoch=epoch)
         self.reader = Reader(self.table)
         self.vitals: dict[str, Histogram] = {name: self.table.histogram(v.metric) for name, v in VITALS.items()}
         self.accepted: dict[str, Increment] = _incrementers(self.table.counter("perfbudget_reports_accepted_total"),
@@ -175,6 +219,12 @@ class Metrics:
         self.beacon_size = size
         self.http = HttpMetrics(self.table.histogram(HTTP_DURATION))  # perfbudget's own HTTP server requests
         self.route_overflow = overflow
+        # Slots of each vitals family the releases' versions may take, the rest left to version "other".
+        self.version_room = version_room(max_routes, navigation_type_label, sites, versions)
+        self.site_other: dict[str, Increment] = (
+            _incrementers(self.table.counter(SITE_OTHER), SITE_OTHER_REASONS) if sites else {})
+        self.version_other: dict[str, Increment] = (
+            _incrementers(self.table.counter(VERSION_OTHER), VERSION_OTHER_REASONS) if versions else {})
         self._client = CollectorRegistry()
         self._shared: list[_DistinctClients] = []  # read shared memory themselves: not per worker
         self.distinct_clients: RouteClients | None = None

@@ -28,6 +28,7 @@ import orjson
 from .answer_cache import AnswerCache
 from .devices import DEVICES
 from .snapshots import Frame, Rows, SnapshotStore
+from .label_counts import Filter, filter_key, matched_counts
 from .store import Labels
 from .summary_contract import (
     BudgetRule,
@@ -310,10 +311,10 @@ class SummaryService:
         except (KeyError, ValueError):  # a reader without the family: every answer may be stale
             return -1
 
-    def answer(self, window: int, route: str | None) -> tuple[bytes, bool]:
+    def answer(self, window: int, route: str | None, match: Filter = None) -> tuple[bytes, bool]:
         """`state(window, route)` as JSON, and whether it came from the answers cached for every worker."""
-        return self._cache.get(f"{self.epoch}|{window}|{route!r}", self.generation(),
-                               lambda: orjson.dumps(self._compute(window, route, self._clock())))
+        return self._cache.get(f"{self.epoch}|{window}|{route!r}{filter_key(match)}", self.generation(),
+                               lambda: orjson.dumps(self._compute(window, route, self._clock(), match)))
 
     def state(self, window: int, route: str | None, now: float | None = None) -> dict[str, Any]:
         """The summary of `window` seconds up to `now` on `route` (every route when None); without `now`, the
@@ -323,9 +324,9 @@ class SummaryService:
             return answer
         return self._compute(window, route, now)
 
-    def _compute(self, window: int, route: str | None, now: float) -> dict[str, Any]:
-        current = self.window_counts(now - window, None, route)
-        previous = self.window_counts(now - 2 * window, now - window, route)
+    def _compute(self, window: int, route: str | None, now: float, match: Filter = None) -> dict[str, Any]:
+        current, previous = (matched_counts(self._reader, match, route, self._device_vitals, device_key), {}) if match \
+        else (self.window_counts(now - window, None, route), self.window_counts(now - 2 * window, now - window, route))
         metrics: dict[str, Any] = {}
         p75s: dict[str, float] = {}
         critical = []

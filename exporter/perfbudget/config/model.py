@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .auth import AuthConfig
 from .base import StrictModel
@@ -14,8 +14,10 @@ from .logging import LoggingConfig
 from .otlp import OtlpConfig
 from .playbooks import ActionsConfig, PlaybooksConfig
 from .prometheus import PrometheusConfig, merge_alias
+from .releases import ReleasesConfig
 from .routes import RoutesConfig
 from .server import ServerConfig
+from .sites import SiteConfig, check_sites, site_origins
 
 
 class Config(StrictModel):
@@ -42,9 +44,26 @@ class Config(StrictModel):
     # The site's static files (PERFBUDGET_SITE_ROOT): the directory actions may change when
     # actions.allowed_dirs names none.
     site_root: Path | None = None
+    # Several sites (config/sites.py): a `site` label from each page URL's host; none configured, no label.
+    sites: list[SiteConfig] = Field(default_factory=list)
+    # Known releases (config/releases.py): a `version` label; none configured, no label.
+    releases: ReleasesConfig = Field(default_factory=ReleasesConfig)
 
     @field_validator("prometheus")
     @classmethod
     def _prometheus_alias(cls, value: PrometheusConfig, info: ValidationInfo) -> PrometheusConfig:
         actions = info.data.get("actions")  # validated before (declared first); absent when invalid
         return merge_alias(value, actions.prometheus_url if isinstance(actions, ActionsConfig) else None)
+
+    @field_validator("sites")
+    @classmethod
+    def _sites(cls, value: list[SiteConfig]) -> list[SiteConfig]:
+        return check_sites(value)
+
+    @model_validator(mode="after")
+    def _site_origins(self) -> Config:
+        """An empty `beacons.allowed_origins` with sites configured: the sites' hosts' https and http origins."""
+        if self.sites and not self.beacons.allowed_origins:
+            derived = self.beacons.model_copy(update={"allowed_origins": site_origins(self.sites)})
+            object.__setattr__(self, "beacons", derived)  # the model is frozen once built; this is its building
+        return self

@@ -7,6 +7,9 @@ workers share (`X-Perfbudget-Cache: hit` or `miss` says which).
 `?verify=<run id>` (a run's `verificationUrl`) adds `verify`: the run's before and after of its vital, as the
 runner's verification measures it (`web/perffix_answer.verify_json`); the summary is of the run's route
 unless `page` names another. An unknown run is a 404, a malformed id a 400.
+
+`?site=<name>` and `?version=<release>` (with sites or releases configured) filter by those labels; such an
+answer counts since the exporter started (label_counts.py) and says so in its `filter`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import cast
 import orjson
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from ..config.releases import OTHER_VERSION, check_version
 from ..config.server import ServerConfig
+from ..label_counts import filter_view
 from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
 from .auth import READ_SCOPE, authorizer, requires_read
@@ -38,10 +43,14 @@ class _Summary:
     routes: RouteNormalizer
     limiter: RateLimiter
     proxy_hops: int
+    sites: tuple[str, ...] = ()  # the site label's values (configured sites and other), () without sites
+    versions: bool = False  # whether the version label is on
 
 
-def init_app(app: Flask, summary: SummaryService, routes: RouteNormalizer, server: ServerConfig) -> None:
-    app.extensions[_KEY] = _Summary(summary, routes, RateLimiter(server.read_rate_limit), server.trusted_proxy_hops)
+def init_app(app: Flask, summary: SummaryService, routes: RouteNormalizer, server: ServerConfig,
+             sites: tuple[str, ...] = (), versions: bool = False) -> None:
+    app.extensions[_KEY] = _Summary(summary, routes, RateLimiter(server.read_rate_limit), server.trusted_proxy_hops,
+                                    sites, versions)
     app.register_blueprint(bp)
     app.before_request(_limit_reads)
 
@@ -79,6 +88,9 @@ def web_vitals() -> tuple[Response, int]:
         window = parse_window(request.args.get("window", "1h"))
     except ValueError as exc:
         return jsonify({"ok": False, "error": str(exc)}), 400
+    match, refused = _label_match(state)
+    if refused is not None:
+        return jsonify({"ok": False, "error": refused}), 400
     verify = request.args.get("verify")
     run = None
     if verify is not None:
@@ -89,9 +101,32 @@ def web_vitals() -> tuple[Response, int]:
         if run is None:
             return jsonify({"ok": False, "error": f"verify: no run {verify!r} in the audit log"}), 404
     route = state.routes.lookup(page) if page is not None else (run.route if run is not None else None)
-    body, hit = state.summary.answer(window, route)  # pageUrl: a URL the route's beacons reported
+    body, hit = state.summary.answer(window, route, match)  # pageUrl: a URL the route's beacons reported
+    if match:  # the answer says what it covers (label_counts.filter_view)
+        body = orjson.dumps({**orjson.loads(body), **filter_view(match)})
     if run is not None:
         answer = orjson.loads(body)
         answer["verify"] = verify_json(playbook_runner(current_app), run, detail=authorizer().grants(READ_SCOPE))
         body = orjson.dumps(answer)
     return Response(body, mimetype="application/json", headers={"X-Perfbudget-Cache": "hit" if hit else "miss"}), 200
+
+
+def _label_match(state: _Summary) -> tuple[dict[str, str], str | None]:
+    """?site= and ?version= as a label match for the live store, or why one is refused."""
+    match: dict[str, str] = {}
+    site = request.args.get("site")
+    if site is not None:
+        if not state.sites:
+            return match, "site: no sites are configured (sites: [{name, hosts}]), so there is no site label"
+        if site not in state.sites:
+            return match, f"site: {site[:80]!r} is not a configured site (one of {', '.join(state.sites)})"
+        match["site"] = site
+    version = request.args.get("version")
+    if version is not None:
+        if not state.versions:
+            return match, "version: releases are off (releases: in the config), so there is no version label"
+        try:
+            match["version"] = version if version == OTHER_VERSION else check_version(version)
+        except ValueError as exc:
+            return match, f"version: {exc}"
+    return match, None
