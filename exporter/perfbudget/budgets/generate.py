@@ -1,7 +1,8 @@
 """The chain: load and validate the budgets -> rule stages -> rule tests -> Alertmanager -> dashboards -> files.
 
-`generate()` builds every file in memory first; `write()` then replaces them all, and `diff()` says which
-committed files differ from what would be written (`perfbudget generate --check`).
+`generate()` builds every file in memory first (deploy/kubernetes/ last, from the others); `write()` then
+replaces them all, and `diff()` says which committed files differ from what would be written
+(`perfbudget generate --check`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from . import naming
 from .alertmanager import alertmanager_config
 from .dashboards import dashboard_provisioning, dashboards, datasource_provisioning
+from .kubernetes import kubernetes_files
 from .model import ENV_OVERRIDES, Budgets, bundled_budgets_path, load_budgets
 from .output import GeneratedFile, dump_json, dump_yaml
 from .overrides import Overrides, apply_overrides, read_overrides
@@ -67,7 +69,10 @@ def generate(path: Path | None = None, env: Mapping[str, str] | None = None,
     if set_by_api.items and thresholds is not None:
         budgets = apply_overrides(budgets, set_by_api)
         overrides["thresholds"] = thresholds.as_posix()
-    return generate_files(budgets, naming.header(source_name(path), overrides))
+    header = naming.header(source_name(path), overrides)
+    files = generate_files(budgets, header)
+    # deploy/kubernetes/ embeds the rule files and dashboards just built (budgets/kubernetes.py).
+    return [*files, *kubernetes_files(files, header)]
 
 
 def diff(files: list[GeneratedFile], output_dir: Path) -> list[str]:

@@ -1,5 +1,5 @@
 """`perfbudget generate`: the Prometheus rules, the Alertmanager config and the Grafana dashboards from the
-budgets file."""
+budgets file, and the Kubernetes manifests that carry them (deploy/kubernetes/)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def configure(generate_parser: argparse.ArgumentParser) -> None:
                                  help="the service thresholds set through POST /api/performance-alerts (default: "
                                       f"{OVERRIDES_FILE} beside the budgets file, when there is one)")
     generate_parser.add_argument("--output-dir", type=Path, default=Path("."), metavar="DIR",
-                                 help="where alertmanager/ and grafana/ are (default: the current directory)")
+                                 help="where alertmanager/, grafana/ and deploy/kubernetes/ are "
+                                      "(default: the current directory)")
     generate_parser.add_argument("--check", action="store_true",
                                  help="write nothing; exit 1 if the files differ from what would be generated")
     generate_parser.set_defaults(func=generate_command)
