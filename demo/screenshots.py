@@ -98,7 +98,13 @@ def perfbudget_demo(workdir: Path, bandwidth: int) -> Iterator[tuple[str, str]]:
         found = _wait(printed, 60, "perfbudget demo's URLs")
         print("".join(lines), end="", flush=True)
         console = found["console"].rstrip("/")
-        _wait(lambda: _json("GET", f"{console}/-/ready") is not None, 60, "the exporter's /-/ready")
+        def ready() -> bool:
+            try:
+                return _json("GET", f"{console}/-/ready").get("ready") is True
+            except OSError:  # not listening yet, or 503 while a worker starts (HTTPError is an OSError)
+                return False
+
+        _wait(ready, 60, "the exporter's /-/ready")
         yield found["shop"].rstrip("/"), console
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
