@@ -25,7 +25,8 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[2]
 RULES = sorted((REPO / naming.RULES_DIR).glob("*.yml"))
 RULE_TESTS = sorted((REPO / naming.RULE_TESTS_DIR).glob("*.yml"))
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$route": ".*", "$device": ".*", "$job": ".*"}
+# Grafana's own variables as it substitutes them ($__range: the dashboard's time range), and the dashboards'.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$route": ".*", "$device": ".*", "$job": ".*"}
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
