@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator
 
+from ..vitals import VITALS
+
 Severity = Literal["info", "warning", "critical"]
 Device = Literal["phone", "tablet", "desktop", "unknown"]
 
@@ -98,3 +100,14 @@ Duration = Annotated[str, AfterValidator(_prom_duration)]
 ForDuration = Annotated[str, AfterValidator(_for_duration)]
 MetricName = Annotated[str, AfterValidator(_metric_name)]
 Selector = Annotated[dict[str, str], AfterValidator(label_matchers)]
+#: A budget's or objective's `name` (the `budget` label) and `route` (a regex over route labels).
+BudgetName = Annotated[str, AfterValidator(budget_name)]
+RouteRegex = Annotated[str, AfterValidator(re2_regex)]
+
+
+def check_measurable(metric: str, value: float, what: str) -> None:
+    """Refuse a target or threshold (in the vital's base unit) beyond what a beacon of `metric` can carry."""
+    vital = VITALS[metric]
+    if value > vital.to_base(vital.max_beacon_value):
+        raise ValueError(f"{what} {vital.to_display(value):g}{vital.display_unit} is beyond what "
+                         f"{metric} can measure ({vital.max_beacon_value:g}{vital.display_unit})")

@@ -26,13 +26,15 @@ from ..config.loader import read_yaml_mapping, set_path
 from ..vitals import VITALS
 from .burn_rates import BurnRate
 from .fields import (
+    BudgetName,
     Device,
     Duration,
     ForDuration,
     MetricName,
+    RouteRegex,
     Selector,
     Severity,
-    budget_name,
+    check_measurable,
     label_matchers,
     re2_regex,
     route_slug,
@@ -61,9 +63,9 @@ class VitalBudget(StrictModel):
     metric: Literal["LCP", "INP", "CLS", "FCP", "TTFB"]
     # Base units after validation: seconds for the timing vitals, the score for CLS.
     target: Annotated[float, Field(gt=0)]
-    name: str | None = None
+    name: BudgetName | None = None
     # A regular expression over route labels, fully anchored as PromQL's =~ is; all routes when unset.
-    route: str | None = None
+    route: RouteRegex | None = None
     device: Device | None = None
     percentile: Annotated[float, Field(gt=0, lt=100)] = 75
     window: Duration = "1h"
@@ -85,23 +87,9 @@ class VitalBudget(StrictModel):
         return data
 
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return budget_name(value)
-
-    @field_validator("route")
-    @classmethod
-    def _route(cls, value: str | None) -> str | None:
-        return None if value is None else re2_regex(value)
-
     @model_validator(mode="after")
     def _sane_target(self) -> VitalBudget:
-        vital = VITALS[self.metric]
-        limit = vital.to_base(vital.max_beacon_value)
-        if self.target > limit:
-            raise ValueError(f"target {vital.to_display(self.target):g}{vital.display_unit} is beyond what "
-                             f"{self.metric} can measure ({vital.max_beacon_value:g}{vital.display_unit})")
+        check_measurable(self.metric, self.target, "target")
         return self
 
     @property

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from ..config.base import StrictModel
 from ..vitals import VITALS
 from .burn_rates import BurnRate, burn_threshold, workbook_burn_rates
-from .fields import Device, Duration, budget_name, re2_regex, route_slug, seconds
+from .fields import BudgetName, Device, Duration, RouteRegex, check_measurable, route_slug, seconds
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -50,8 +50,8 @@ class VitalObjective(StrictModel):
     # Base units after validation: seconds for the timing vitals, the score for CLS.
     threshold: Annotated[float, Field(gt=0)]
     window: Duration = "28d"
-    name: str | None = None
-    route: str | None = None
+    name: BudgetName | None = None
+    route: RouteRegex | None = None
     device: Device | None = None
     min_samples: Annotated[int, Field(ge=0)] = 50
     min_clients: Annotated[int, Field(ge=0, le=1_000_000)] = 5
@@ -69,23 +69,9 @@ class VitalObjective(StrictModel):
     def _objective(cls, value: Any) -> Any:
         return _ratio(value)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return budget_name(value)
-
-    @field_validator("route")
-    @classmethod
-    def _route(cls, value: str | None) -> str | None:
-        return None if value is None else re2_regex(value)
-
     @model_validator(mode="after")
     def _reachable(self) -> VitalObjective:
-        vital = VITALS[self.metric]
-        limit = vital.to_base(vital.max_beacon_value)
-        if self.threshold > limit:
-            raise ValueError(f"threshold {vital.to_display(self.threshold):g}{vital.display_unit} is beyond what "
-                             f"{self.metric} can measure ({vital.max_beacon_value:g}{vital.display_unit})")
+        check_measurable(self.metric, self.threshold, "threshold")
         for index, burn in enumerate(self.burn_rates or ()):
             if burn_threshold(self.error_budget, burn) >= 1:
                 raise ValueError(
