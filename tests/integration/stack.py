@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -261,3 +262,33 @@ def dry_run(srv: Server, playbook: str, timeout: float = 60) -> dict[str, Any]:
 
     run: dict[str, Any] = wait_for(ended, timeout, what=f"the {playbook} dry run to end")
     return run
+
+
+def trickle_beacon(port: int, stop: threading.Event, sent: list[int] | None = None) -> None:
+    """A slow client: a beacon body sent a byte every 0.2 s until `stop` (the server may drop it: that is
+    allowed); `sent[0]` counts the bytes sent after the headers."""
+    body = json.dumps([beacon("LCP", 1000, f"slow-{threading.get_ident()}")]).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /api/web-vitals HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode())
+        for byte in body[:-1]:
+            if stop.wait(0.2):
+                return
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                return
+            if sent is not None:
+                sent[0] += 1
+
+
+def webhook_alertmanager_config(exporter_url: str, token: str, repeat_interval: str) -> dict[str, Any]:
+    """An Alertmanager config that sends every alert, resolved ones too, to the exporter's webhook at once."""
+    return {
+        "route": {"receiver": "perfbudget", "group_by": ["alertname", "route"], "group_wait": "1s",
+                  "group_interval": "1s", "repeat_interval": repeat_interval},
+        "receivers": [{"name": "perfbudget", "webhook_configs": [{
+            "url": f"{exporter_url}/api/alertmanager", "send_resolved": True, "max_alerts": 0,
+            "http_config": {"authorization": {"type": "Bearer", "credentials": token}},
+        }]}],
+    }

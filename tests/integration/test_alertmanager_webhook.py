@@ -20,7 +20,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from .stack import Server, alertmanager, exporter, http, wait_for
+from .stack import Server, alertmanager, exporter, http, wait_for, webhook_alertmanager_config
 
 pytestmark = pytest.mark.integration
 TOKEN = "integration-webhook-token-0123456789"
@@ -47,14 +47,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
     config = {"auth": {"tokens": [{"name": "alertmanager", "token": TOKEN, "scopes": ["webhook", "read"]}]},
               "site_root": str(site)}
     with exporter(tmp / "exporter", config=config, workers=2) as exp:
-        am_config = {
-            "route": {"receiver": "perfbudget", "group_by": ["alertname", "route"], "group_wait": "1s",
-                      "group_interval": "1s", "repeat_interval": "2s"},
-            "receivers": [{"name": "perfbudget", "webhook_configs": [{
-                "url": f"{exp.url}/api/alertmanager", "send_resolved": True, "max_alerts": 0,
-                "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
-            }]}],
-        }
+        am_config = webhook_alertmanager_config(exp.url, TOKEN, repeat_interval="2s")
         am_file = tmp / "alertmanager.yml"
         am_file.write_text(yaml.safe_dump(am_config))
         with alertmanager(tmp / "am", am_file) as am:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .stack import Server, alertmanager, beacon, dry_run, exporter, http, wait_for, workers
+from .stack import Server, alertmanager, beacon, dry_run, exporter, http, wait_for, webhook_alertmanager_config, workers
 
 pytestmark = pytest.mark.integration
 TOKEN = "integration-eventlog-token-0123456789"
@@ -48,14 +48,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
               "playbooks": {"directory": str(playbooks)},
               "logging": {"events_file": str(events), "rejected_per_minute": 5}}
     with exporter(tmp / "exporter", config=config, workers=2) as exp:
-        am_config = {
-            "route": {"receiver": "perfbudget", "group_by": ["alertname", "route"], "group_wait": "1s",
-                      "group_interval": "1s", "repeat_interval": "1h"},
-            "receivers": [{"name": "perfbudget", "webhook_configs": [{
-                "url": f"{exp.url}/api/alertmanager", "send_resolved": True, "max_alerts": 0,
-                "http_config": {"authorization": {"type": "Bearer", "credentials": TOKEN}},
-            }]}],
-        }
+        am_config = webhook_alertmanager_config(exp.url, TOKEN, repeat_interval="1h")
         am_file = tmp / "alertmanager.yml"
         am_file.write_text(yaml.safe_dump(am_config))
         with alertmanager(tmp / "am", am_file) as am:

@@ -8,8 +8,6 @@ saying why; `/-/healthy` answers all along. One worker process, so the per-proce
 
 from __future__ import annotations
 
-import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .stack import Server, beacon, exporter, http, wait_for
+from .stack import Server, beacon, exporter, http, trickle_beacon, wait_for
 
 pytestmark = pytest.mark.integration
 TOKEN = "perffix-wait-token-0123456789"
@@ -56,24 +54,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-def _trickle(port: int, stop: threading.Event) -> None:
-    """A slow client: a beacon body sent a byte every 0.2 s (the server may drop it: that is allowed)."""
-    body = json.dumps([beacon("LCP", 1000, f"slow-{threading.get_ident()}")]).encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"POST /api/web-vitals HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
-                     + f"Content-Length: {len(body)}\r\n\r\n".encode())
-        for byte in body[:-1]:
-            if stop.wait(0.2):
-                return
-            try:
-                sock.sendall(bytes([byte]))
-            except OSError:
-                return
-
-
 def test_excess_posts_get_202_at_once_and_the_server_stays_healthy_under_slow_clients(served: Server) -> None:
     stop = threading.Event()
-    slow = [threading.Thread(target=_trickle, args=(served.port, stop), daemon=True) for _ in range(SLOW_CLIENTS)]
+    slow = [threading.Thread(target=trickle_beacon, args=(served.port, stop), daemon=True) for _ in range(SLOW_CLIENTS)]
     answers: list[tuple[int, Any]] = []
     lock = threading.Lock()
 

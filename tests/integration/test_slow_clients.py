@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .stack import Server, beacon, exporter, http
+from .stack import Server, beacon, exporter, http, trickle_beacon
 
 pytestmark = pytest.mark.integration
 
@@ -25,25 +23,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-def _trickle(port: int, stop: threading.Event, sent: list[int]) -> None:
-    body = json.dumps([beacon("LCP", 1000, f"slow-{threading.get_ident()}")]).encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"POST /api/web-vitals HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
-                     + f"Content-Length: {len(body)}\r\n\r\n".encode())
-        for byte in body[:-1]:
-            if stop.wait(0.2):
-                return
-            try:
-                sock.sendall(bytes([byte]))
-            except OSError:
-                return  # the server may drop a client this slow: that is allowed
-            sent[0] += 1
-
-
 def test_beacons_are_answered_promptly_while_slow_clients_trickle_bodies(served: Server) -> None:
     stop = threading.Event()
     sent = [0]
-    slow = [threading.Thread(target=_trickle, args=(served.port, stop, sent), daemon=True)
+    slow = [threading.Thread(target=trickle_beacon, args=(served.port, stop, sent), daemon=True)
             for _ in range(SLOW_CLIENTS)]
     for thread in slow:
         thread.start()
