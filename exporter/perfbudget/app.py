@@ -184,7 +184,7 @@ def create_app(
     auth.init_app(app, config.auth, metrics.auth_failures)
     writes.init_app(app, config.actions.external_url)  # writes: JSON only, from this server's own origin
     reloader = Reloader(config_path, edges, metrics, swap)
-    ops.init_app(app, metrics, vitals_summary.problems, reloader)
+    ops.init_app(app, metrics, vitals_summary.problems, reloader, beacons.sample_rate)
     summary.init_app(app, vitals_summary, routes, config.server, sites.names if sites else (), config.releases.on)
     console.init_app(app, vitals_summary, routes, runner)
     alerts.init_app(app, runner, metrics.alerts_received)

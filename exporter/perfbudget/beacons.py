@@ -36,7 +36,11 @@ RejectReason = Literal[
 ]
 REJECT_REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
 #: The web-vitals `navigationType` values kept as a label value (anything else is "unknown").
-NAVIGATION_TYPES = ("navigate", "reload", "back-forward", "back-forward-cache", "prerender", "restore")
+NAVIGATION_TYPES = ("navigate", "reload", "back-forward", "back-forward-cache", "prerender", "restore",
+                    "soft-navigation")
+#: The navigation types of a soft navigation (a single-page app's route change, web-vitals' reportSoftNavs);
+#: every other one is a hard navigation (a document load, or its restore).
+SOFT_NAVIGATION_TYPES = ("soft-navigation",)
 #: Metric names web-vitals clients still send that perfbudget refuses, each with its own reason.
 RETIRED: dict[str, RejectReason] = {"FID": "fid_retired"}
 
@@ -65,6 +69,8 @@ class Report:
     page_url: str | None
     device_hint: str | None
     attribution: dict[str, Any] | None
+    # beacon.js: the page view saw an interaction and no INP by the end of its hide (perfbudget_inp_missing_total).
+    inp_missing: bool = False
     # beacon.js's data-site and data-version (sites.py, releases.py decide what label value each gets).
     site: str | None = None
     version: str | None = None
@@ -105,6 +111,7 @@ class _Metric(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     device: str | None = None
     attribution: _Attribution | None = None
     entries: list[dict[str, _Inner]] | None = None
+    inpMissing: bool | None = None
     site: Annotated[str, msgspec.Meta(max_length=MAX_LABEL_CLAIM)] | None = None
     version: Annotated[str, msgspec.Meta(max_length=MAX_LABEL_CLAIM)] | None = None
 
@@ -129,16 +136,18 @@ def parse(body: bytes, max_batch: int) -> tuple[list[Report], list[Rejection]]:
         value = metric.value
         if not 0 <= value <= bound:
             return _parse_checked(body, max_batch)  # its rejection says it exactly
-        page_url = metric.pageUrl
+        # The URL of the navigation the metric belongs to first: pageUrl is where the page was when the batch
+        # left, which in a single-page app can be a later route.
+        page_url = metric.navigationURL
         if page_url is None:
-            page_url = metric.navigationURL
+            page_url = metric.pageUrl
         if page_url is not None and len(page_url) > MAX_URL_LENGTH:
             page_url = page_url[:MAX_URL_LENGTH]
         device = metric.device
         reports.append(Report(
             vital, value / divisor, metric.id, metric.navigationType, page_url,
-            None if device is None else _DEVICE_HINTS.get(device), metric.attribution,
-            site=metric.site, version=metric.version,
+            None if device is None else _DEVICE_HINTS.get(device), metric.attribution, metric.inpMissing is True,
+            metric.site, metric.version,
         ))
     return reports, []
 
@@ -181,9 +190,9 @@ def validate(index: int, item: Any) -> Report | Rejection:
         # an int subclass, refused by comparing types exactly.
         if (bounds is not None and (kind is float or kind is int) and 0 <= value <= bounds[1]
                 and isinstance(metric_id, str) and 0 < len(metric_id) <= MAX_ID_LENGTH):
-            page_url = get("pageUrl")
+            page_url = get("navigationURL")
             if not isinstance(page_url, str):
-                page_url = get("navigationURL")
+                page_url = get("pageUrl")
                 if not isinstance(page_url, str):
                     page_url = None
             if page_url is not None and len(page_url) > MAX_URL_LENGTH:
@@ -192,8 +201,8 @@ def validate(index: int, item: Any) -> Report | Rejection:
             return Report(
                 bounds[0], value / bounds[2], metric_id, nav if isinstance(nav, str) else None, page_url,
                 _DEVICE_HINTS.get(device) if isinstance(device, str) else None,
-                attribution if isinstance(attribution, dict) else None,
-                site=_claim(get("site")), version=_claim(get("version")),
+                attribution if isinstance(attribution, dict) else None, get("inpMissing") is True,
+                _claim(get("site")), _claim(get("version")),
             )
     return _rejection(index, item)
 

@@ -89,6 +89,7 @@ class Ingestor:
         self._observers: dict[tuple[str, ...], Callable[[float], None]] = {}
         self._duplicate = metrics.duplicates
         self._accepted = metrics.accepted
+        self._inp_missing: dict[str, Callable[[], None]] = {}  # per route: perfbudget_inp_missing_total
 
     def _observer(self, name: str, labels: tuple[str, ...]) -> Callable[[float], None]:
         """The store's observer for one series. The table has a slot for every label tuple the bounded
@@ -117,6 +118,16 @@ class Ingestor:
             full()
             observe(value)
         return observe_as_other
+
+    def _count_inp_missing(self, route: str) -> None:
+        increment = self._inp_missing.get(route)
+        if increment is None:
+            found = self._metrics.inp_missing.incrementer((route,))
+            if found is None:
+                raise RuntimeError(f"the metrics store has no slot left for {route!r} in the INP-missing counter: "
+                                   "its capacity must cover every route")
+            increment = self._inp_missing[route] = found
+        increment()
 
     def record(self, reports: list[Report], client: Client) -> IngestResult:
         """Observe each report not seen before (one value per (id, name), across workers)."""
@@ -149,6 +160,8 @@ class Ingestor:
                     seen = self._pages[0].clean(url, client.origin)
                     if seen is not None:
                         self._pages[1].record_page(route, seen)
+            if report.inp_missing:
+                self._count_inp_missing(route)
             if report.device_hint is not None:
                 device = report.device_hint
             else:

@@ -54,6 +54,8 @@ DISTINCT_CLIENTS = "perfbudget_route_distinct_clients"
 #: Reports whose site or version label is `other`, by reason (only with that label on).
 SITE_OTHER = "perfbudget_site_other_total"
 VERSION_OTHER = "perfbudget_version_other_total"
+#: Page views with an interaction and no INP (beacon.js), per route.
+INP_MISSING = "perfbudget_inp_missing_total"
 
 
 def multiprocess_dir() -> str | None:
@@ -117,7 +119,7 @@ def vital_specs(bucket_edges: Mapping[str, tuple[float, ...]], max_routes: int,
     new version is counted as `other` (slab_full) until the next restart. Of that room, one slot per label
     tuple without the version is `other`'s (`version_room`), so `other` always has its slot.
 
-    Each slab holds (max_routes + 2 special routes) x 4 devices (x 7 navigation types when that label is on)
+    Each slab holds (max_routes + 2 special routes) x 4 devices (x 8 navigation types when that label is on)
     series per vital: every label tuple the bounded labels allow has its slot, so none is ever refused.
     """
     labels = vital_labelnames(navigation_type_label, sites, versions)
@@ -138,8 +140,9 @@ def vital_specs(bucket_edges: Mapping[str, tuple[float, ...]], max_routes: int,
     ]
 
 
-def hot_path_specs() -> list[FamilySpec]:
-    """The counters and the size histogram the beacon endpoint touches per request, every series reserved."""
+def hot_path_specs(max_routes: int = 200) -> list[FamilySpec]:
+    """The counters and the size histogram the beacon endpoint touches per request, every series reserved
+    (the per-route counter has a slot for every route the route table allows)."""
     vitals = [(name,) for name in VITALS]
     return [
         FamilySpec.counter("perfbudget_reports_accepted_total",
@@ -157,6 +160,10 @@ def hot_path_specs() -> list[FamilySpec]:
         FamilySpec.counter("perfbudget_route_overflow_total",
                            "Reports counted under route=\"other\" because the distinct route cap was reached.",
                            (), capacity=1, reserved=[()]),
+        FamilySpec.counter(INP_MISSING,
+                           "Page views that saw an interaction but had reported no INP by the end of their hide "
+                           "(beacon.js's inpMissing): the visits INP misses, by route.",
+                           ("route",), capacity=max_routes + len(SPECIAL_ROUTES)),
     ]
 
 
@@ -202,7 +209,8 @@ class Metrics:
         self.labelnames = vital_labelnames(navigation_type_label, sites, versions)
         self.table = Table([*vital_specs(bucket_edges, max_routes, navigation_type_label, sites=sites,
                                          versions=versions), *label_other_specs(sites > 0, versions > 0),
-                            *hot_path_specs(), http_spec()], directory, epoch=epoch)
+                            *hot_path_specs(max_routes),
+                            http_spec()], directory, epoch=epoch)
         self.reader = Reader(self.table)
         self.vitals: dict[str, Histogram] = {name: self.table.histogram(v.metric) for name, v in VITALS.items()}
         self.accepted: dict[str, Increment] = _incrementers(self.table.counter("perfbudget_reports_accepted_total"),
@@ -225,6 +233,7 @@ class Metrics:
             _incrementers(self.table.counter(SITE_OTHER), SITE_OTHER_REASONS) if sites else {})
         self.version_other: dict[str, Increment] = (
             _incrementers(self.table.counter(VERSION_OTHER), VERSION_OTHER_REASONS) if versions else {})
+        self.inp_missing = self.table.counter(INP_MISSING)  # .incrementer((route,)), cached by the ingestor
         self._client = CollectorRegistry()
         self._shared: list[_DistinctClients] = []  # read shared memory themselves: not per worker
         self.distinct_clients: RouteClients | None = None
@@ -294,6 +303,14 @@ class Metrics:
             registry=client,
             multiprocess_mode="livemax",
         )
+        self.beacon_sample_rate = Gauge(
+            "perfbudget_beacon_sample_rate",
+            "The share of page views /beacon.js reports (beacons.sample_rate, written into the script it "
+            "serves; beacons cannot claim another): divide counts by it to estimate all page views.",
+            registry=client,
+            multiprocess_mode="livemax",
+        )
+        self.beacon_sample_rate.set(1)
         self.build_info = Gauge(
             "perfbudget_build_info",
             "perfbudget's version and the Python it runs on; the value is always 1.",

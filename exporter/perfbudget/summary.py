@@ -27,8 +27,8 @@ import orjson
 
 from .answer_cache import AnswerCache
 from .devices import DEVICES
-from .snapshots import Frame, Rows, SnapshotStore
 from .label_counts import Filter, filter_key, matched_counts
+from .snapshots import Frame, Rows, SnapshotStore
 from .store import Labels
 from .summary_contract import (
     BudgetRule,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .stack import PERFBUDGET, Server, beacon, exporter, http
+from .stack import PERFBUDGET, Server, beacon, exporter, free_port, http
 
 pytestmark = pytest.mark.integration
 VERSIONS = ["1.4.0", "1.5.0", "1.5.1", "1.6.0"]
@@ -134,12 +134,9 @@ def test_an_exporter_without_releases_has_no_version_to_compare(tmp_path_factory
         done = _compare(srv, "--from", "1.4.0", "--to", "1.5.0")
     assert done.returncode == 2
     assert "the vitals histograms carry no `version` label" in done.stderr
-    assert "an unreachable" not in done.stderr
 
 
 def test_an_unreachable_source_exits_2() -> None:
-    from .stack import free_port
-
     done = subprocess.run([*PERFBUDGET, "compare", "--from", "1", "--to", "2", "--source",
                            f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "is a perfbudget exporter or Prometheus listening there?" in done.stderr

@@ -26,6 +26,9 @@ class BeaconsConfig(StrictModel):
     attribution_top_k: Annotated[int, Field(ge=1, le=1000)] = 20
     # Extra, bounded label: the web-vitals navigationType (navigate, reload, back-forward, ...).
     navigation_type_label: bool = False
+    # Share of page views /beacon.js reports (one draw per page view), written into the script it serves and
+    # exposed as perfbudget_beacon_sample_rate; 1 reports every page view, 0 none.
+    sample_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 1.0
 
     @field_validator("allowed_origins")
     @classmethod

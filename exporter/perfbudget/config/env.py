@@ -31,8 +31,8 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     LISTEN_ADDRESS_ENV: ("server", "listen_address"),
     WORKERS_ENV: ("server", "workers"),
     BUDGETS_ENV: ("budgets_file",),
-    RETENTION_ENV: ("metrics_retention_days",),
     PROMETHEUS_URL_ENV: ("prometheus", "url"),
+    RETENTION_ENV: ("metrics_retention_days",),
 }
 
 # The monitoring guide's service thresholds, over the budgets file's service and resource targets.

@@ -22,18 +22,34 @@ WEB_VITALS_FILE = "web-vitals.attribution.iife.js"
 _KEY = "perfbudget.ops"
 
 
+#: The constant in beacon.js that its sample rate replaces, once, when it is served.
+SAMPLE_RATE_MARK = b"/*perfbudget:sample-rate*/1;"
+
+
 @dataclass(frozen=True)
 class _Ops:
     metrics: Metrics
     readiness: Callable[[], list[str]]
     reloader: Reloader
+    beacon_script: bytes
 
 
 def init_app(app: Flask, metrics: Metrics, readiness: Callable[[], list[str]],
-             reloader: Reloader) -> None:
-    """`readiness` lists why the exporter cannot answer (empty when it can)."""
-    app.extensions[_KEY] = _Ops(metrics, readiness, reloader)
+             reloader: Reloader, sample_rate: float = 1.0) -> None:
+    """`readiness` lists why the exporter cannot answer (empty when it can); `sample_rate` is the share of page
+    views /beacon.js reports (beacons.sample_rate), served in the script and exposed as a gauge."""
+    app.extensions[_KEY] = _Ops(metrics, readiness, reloader, beacon_script(sample_rate))
+    metrics.beacon_sample_rate.set(sample_rate)
     app.register_blueprint(bp)
+
+
+def beacon_script(sample_rate: float) -> bytes:
+    """beacon.js with `sample_rate` written in: the page draws against the exporter's rate, not its own."""
+    script = _file_bytes(Path(str(resources.files("perfbudget.web").joinpath("static/beacon.js"))))
+    if script.count(SAMPLE_RATE_MARK) != 1:
+        raise RuntimeError(f"static/beacon.js must hold {SAMPLE_RATE_MARK.decode()!r} exactly once (the sample "
+                           "rate is written there when it is served)")
+    return script.replace(SAMPLE_RATE_MARK, f"/*perfbudget:sample-rate*/{sample_rate!r};".encode())
 
 
 def _ops() -> _Ops:
@@ -101,9 +117,8 @@ def web_vitals_js() -> Response | tuple[Response, int]:
 
 @bp.get("/beacon.js")
 def beacon_js() -> Response:
-    script = _file_bytes(Path(str(resources.files("perfbudget.web").joinpath("static/beacon.js"))))
     return Response(
-        script,
+        _ops().beacon_script,
         mimetype="text/javascript",
         headers={"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"},
     )

@@ -3,24 +3,53 @@
  * Include the web-vitals IIFE build first (it defines window.webVitals), then this script:
  *   <script src="/js/web-vitals.attribution.iife.js"></script>
  *   <script src="https://perfbudget.example.com/beacon.js" data-endpoint="https://perfbudget.example.com/api/web-vitals"></script>
- * data-endpoint is optional: by default the beacon goes to /api/web-vitals on the host that served this file.
- * Nothing is loaded from the internet. Each metric is reported once, at the page's first hide (the
- * library's default; never reportAllChanges, whose early values are partial).
+ * Attributes (all optional):
+ *   data-endpoint      where beacons go; by default /api/web-vitals on the host that served this file.
+ *   data-soft-navs     report each soft navigation of a single-page app on its own (web-vitals' reportSoftNavs;
+ *                      browsers without the Soft Navigations API report hard navigations only).
+ *   data-keep-query    send page and resource URLs whole; by default their query string and fragment are cut.
+ *   data-credentials   "include": the fetch fallback sends cookies; by default it omits them.
+ *   data-before-send   the name of a global function (report) => report | null that may edit or drop each
+ *                      report before it is sent; without it, window.perfbudgetBeforeSend is used if defined.
+ * The sample rate is the exporter's (beacons.sample_rate), written into this file when it is served: one draw
+ * per page view decides whether the page view reports at all. Nothing is loaded from the internet.
+ * Each metric is sent once, at the page's first hide (INP is followed with reportAllChanges but only its
+ * latest value per metric id is kept, so a value the library settles during the hide is not lost).
  */
 (function () {
   'use strict';
+  var SAMPLE_RATE = /*perfbudget:sample-rate*/1;
   var script = document.currentScript;
-  var endpoint = (script && script.getAttribute('data-endpoint')) ||
+  function attr(name) { return script ? script.getAttribute(name) : null; }
+  var endpoint = attr('data-endpoint') ||
     (script && script.src ? new URL('/api/web-vitals', script.src).href : '/api/web-vitals');
   var wv = window.webVitals;
   if (!wv || typeof wv.onLCP !== 'function') {
     if (window.console) console.warn('perfbudget: window.webVitals is missing; include the web-vitals IIFE build before beacon.js');
     return;
   }
+  // The one draw of this page view (soft navigations and bfcache restores included follow it).
+  if (!(Math.random() < SAMPLE_RATE)) return;
+
+  var softNavs = !!script && script.hasAttribute('data-soft-navs') && attr('data-soft-navs') !== 'false';
+  var keepQuery = !!script && script.hasAttribute('data-keep-query') && attr('data-keep-query') !== 'false';
+  var credentials = attr('data-credentials') === 'include' ? 'include' : 'omit';
+  var hookName = attr('data-before-send');
+  // A batch never exceeds the exporter's default beacons.max_batch (32).
+  var MAX_QUEUE = 24;
 
   var queue = [];
   var scheduled = false;
+  var hiding = false;       // inside a visibilitychange to hidden: the final flush is at its end
+  var inpReported = false;  // an INP report was made in this page view
+  var inpMissingSent = false;
+  var latestInpId = null;
   var device = (navigator.userAgentData && navigator.userAgentData.mobile === true) ? 'phone' : undefined;
+
+  function clean(url) {
+    if (typeof url !== 'string' || keepQuery) return url;
+    return url.split(/[?#]/)[0];
+  }
 
   function pick(source, names) {
     var out = {};
@@ -39,6 +68,7 @@
       case 'LCP': {
         var lcp = pick(a, ['target', 'url', 'timeToFirstByte', 'resourceLoadDelay', 'resourceLoadDuration', 'elementRenderDelay']);
         if (!lcp.target && typeof a.element === 'string') lcp.target = a.element;
+        if (lcp.url) lcp.url = clean(lcp.url);
         return lcp;
       }
       case 'INP': {
@@ -47,7 +77,7 @@
         var ls = a.longestScript;
         if (ls && ls.entry) {
           inp.longestScript = {
-            url: ls.entry.sourceURL || undefined,
+            url: clean(ls.entry.sourceURL) || undefined,
             invoker: ls.entry.invoker || undefined,
             subpart: ls.subpart,
             intersectingDuration: ls.intersectingDuration
@@ -65,16 +95,54 @@
     return undefined;
   }
 
-  function flush() {
+  function beforeSend(report) {
+    var hook = hookName ? window[hookName] : window.perfbudgetBeforeSend;
+    if (typeof hook !== 'function') {
+      if (hookName && window.console) console.warn('perfbudget: data-before-send names ' + hookName + ', which is not a global function; nothing is sent');
+      return hookName ? null : report;
+    }
+    try {
+      var out = hook(report);
+      return out && typeof out === 'object' ? out : null;
+    } catch (e) {
+      if (window.console) console.warn('perfbudget: the before-send hook threw, the report is dropped', e);
+      return null;
+    }
+  }
+
+  function interacted() {
+    return typeof performance.interactionCount === 'number' ? performance.interactionCount > 0 : interactions > 0;
+  }
+  var interactions = 0;
+  if (typeof performance.interactionCount !== 'number') {
+    addEventListener('pointerup', function () { interactions++; }, true);
+    addEventListener('keydown', function () { interactions++; }, true);
+  }
+
+  // final: the end of a hide, when web-vitals has reported what it reports for it.
+  function flush(final, holdLatestInp) {
     scheduled = false;
-    if (!queue.length) return;
-    var body = JSON.stringify(queue);
-    queue = [];
+    var held = [];
+    var out = [];
+    for (var i = 0; i < queue.length; i++) {
+      if (holdLatestInp && queue[i].name === 'INP' && queue[i].id === latestInpId) { held.push(queue[i]); continue; }
+      var report = beforeSend(queue[i]);
+      if (report) out.push(report);
+    }
+    queue = held;
+    // The page saw an interaction but no INP came by the end of its hide: say so, once, on the batch's
+    // last report, so the exporter can count the page views INP misses (perfbudget_inp_missing_total).
+    if (final && !inpReported && !inpMissingSent && out.length && interacted()) {
+      out[out.length - 1].inpMissing = true;
+      inpMissingSent = true;
+    }
+    if (!out.length) return;
+    var body = JSON.stringify(out);
     var sent = false;
     try { sent = !!(navigator.sendBeacon && navigator.sendBeacon(endpoint, body)); } catch (e) { sent = false; }
     if (!sent && window.fetch) {
       fetch(endpoint, {
-        method: 'POST', body: body, keepalive: true, credentials: 'include', mode: 'cors',
+        method: 'POST', body: body, keepalive: true, credentials: credentials, mode: 'cors',
         headers: { 'Content-Type': 'text/plain;charset=UTF-8' }
       }).catch(function () {});
     }
@@ -84,26 +152,46 @@
     var report = {
       name: metric.name, value: metric.value, delta: metric.delta, id: metric.id,
       rating: metric.rating, navigationType: metric.navigationType,
-      pageUrl: location.href, timestamp: Date.now()
+      pageUrl: clean(location.href), timestamp: Date.now()
     };
+    // The URL of the navigation the metric belongs to (a soft navigation's own, or the page's as loaded),
+    // not the one the page shows when the batch leaves: the exporter routes by it.
+    if (metric.navigationURL) report.navigationURL = clean(metric.navigationURL);
     if (device) report.device = device;
-    var attr = attribution(metric);
-    if (attr) report.attribution = attr;
+    var detail = attribution(metric);
+    if (detail) report.attribution = detail;
+    if (metric.name === 'INP') {
+      inpReported = true;
+      latestInpId = metric.id;
+      // reportAllChanges: keep only the latest value of each INP metric id until it is sent.
+      for (var i = 0; i < queue.length; i++) {
+        if (queue[i].name === 'INP' && queue[i].id === metric.id) { queue.splice(i, 1); break; }
+      }
+    }
     queue.push(report);
-    // Reports made while the page is hidden (LCP, CLS, INP at the first hide) go out together, right
-    // after the library's own hide handlers have run.
-    if (document.visibilityState === 'hidden' && !scheduled) {
+    if (queue.length >= MAX_QUEUE) flush(false, true);
+    // Reports made while the page is hidden outside a visibilitychange (a late callback) go out together.
+    if (document.visibilityState === 'hidden' && !hiding && !scheduled) {
       scheduled = true;
-      (window.queueMicrotask || function (fn) { Promise.resolve().then(fn); })(flush);
+      (window.queueMicrotask || function (fn) { Promise.resolve().then(fn); })(function () { flush(false, false); });
     }
   }
 
-  wv.onTTFB(add);
-  wv.onFCP(add);
-  wv.onLCP(add);
-  wv.onCLS(add);
-  wv.onINP(add);
-  // Registered after the library's listeners, so they run after its hide handlers have reported.
-  addEventListener('visibilitychange', function () { if (document.visibilityState === 'hidden') flush(); });
-  addEventListener('pagehide', flush);
+  // Registered before the library's own listeners, so it runs first in the capture phase: what the library
+  // reports during the hide (its idle-callback INP included) is held for the flush at the end of the event.
+  addEventListener('visibilitychange', function () { if (document.visibilityState === 'hidden') hiding = true; }, true);
+
+  var opts = { reportSoftNavs: softNavs };
+  wv.onTTFB(add, opts);
+  wv.onFCP(add, opts);
+  wv.onLCP(add, opts);
+  wv.onCLS(add, opts);
+  wv.onINP(add, { reportSoftNavs: softNavs, reportAllChanges: true });
+  // Registered after the library's listeners, in the bubble phase, so they run after its hide handlers.
+  addEventListener('visibilitychange', function () {
+    if (document.visibilityState !== 'hidden') return;
+    hiding = false;
+    flush(true, false);
+  });
+  addEventListener('pagehide', function () { flush(false, false); });
 })();
