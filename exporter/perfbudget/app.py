@@ -185,7 +185,8 @@ def create_app(
     writes.init_app(app, config.actions.external_url)  # writes: JSON only, from this server's own origin
     reloader = Reloader(config_path, edges, metrics, swap)
     ops.init_app(app, metrics, vitals_summary.problems, reloader, beacons.sample_rate)
-    summary.init_app(app, vitals_summary, routes, config.server, sites.names if sites else (), config.releases.on)
+    summary.init_app(app, vitals_summary, routes, config.server, sites.names if sites else (), config.releases.on,
+                     beacons.navigation_type_label)
     console.init_app(app, vitals_summary, routes, runner)
     alerts.init_app(app, runner, metrics.alerts_received)
     perffix.init_app(app, runner)

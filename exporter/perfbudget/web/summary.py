@@ -8,8 +8,10 @@ workers share (`X-Perfbudget-Cache: hit` or `miss` says which).
 runner's verification measures it (`web/perffix_answer.verify_json`); the summary is of the run's route
 unless `page` names another. An unknown run is a 404, a malformed id a 400.
 
-`?site=<name>` and `?version=<release>` (with sites or releases configured) filter by those labels; such an
-answer counts since the exporter started (label_counts.py) and says so in its `filter`.
+`?site=<name>` and `?version=<release>` (with sites or releases configured) filter by those labels, and
+`?navigation=soft|hard` (with `beacons.navigation_type_label` on) keeps a single-page app's soft navigations
+apart from its document loads; such an answer counts since the exporter started (label_counts.py) and says so
+in its `filter`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from ..config.releases import OTHER_VERSION, check_version
 from ..config.server import ServerConfig
-from ..label_counts import filter_view
+from ..label_counts import NAVIGATION, NAVIGATIONS, filter_view
 from ..routes import RouteNormalizer
 from ..summary import SummaryService, parse_window
 from .auth import READ_SCOPE, authorizer, requires_read
@@ -45,12 +47,13 @@ class _Summary:
     proxy_hops: int
     sites: tuple[str, ...] = ()  # the site label's values (configured sites and other), () without sites
     versions: bool = False  # whether the version label is on
+    navigation: bool = False  # whether the navigation_type label is on
 
 
 def init_app(app: Flask, summary: SummaryService, routes: RouteNormalizer, server: ServerConfig,
-             sites: tuple[str, ...] = (), versions: bool = False) -> None:
+             sites: tuple[str, ...] = (), versions: bool = False, navigation: bool = False) -> None:
     app.extensions[_KEY] = _Summary(summary, routes, RateLimiter(server.read_rate_limit), server.trusted_proxy_hops,
-                                    sites, versions)
+                                    sites, versions, navigation)
     app.register_blueprint(bp)
     app.before_request(_limit_reads)
 
@@ -112,7 +115,7 @@ def web_vitals() -> tuple[Response, int]:
 
 
 def _label_match(state: _Summary) -> tuple[dict[str, str], str | None]:
-    """?site= and ?version= as a label match for the live store, or why one is refused."""
+    """?site=, ?version= and ?navigation= as a label match for the live store, or why one is refused."""
     match: dict[str, str] = {}
     site = request.args.get("site")
     if site is not None:
@@ -129,4 +132,12 @@ def _label_match(state: _Summary) -> tuple[dict[str, str], str | None]:
             match["version"] = version if version == OTHER_VERSION else check_version(version)
         except ValueError as exc:
             return match, f"version: {exc}"
+    navigation = request.args.get("navigation")
+    if navigation is not None:
+        if not state.navigation:
+            return match, ("navigation: the navigation_type label is off (beacons.navigation_type_label: true "
+                           "turns it on), so soft and hard navigations are counted together")
+        if navigation not in NAVIGATIONS:
+            return match, f"navigation: {navigation[:80]!r} is not one of {', '.join(NAVIGATIONS)}"
+        match[NAVIGATION] = navigation
     return match, None

@@ -11,6 +11,10 @@
  *   data-credentials   "include": the fetch fallback sends cookies; by default it omits them.
  *   data-before-send   the name of a global function (report) => report | null that may edit or drop each
  *                      report before it is sent; without it, window.perfbudgetBeforeSend is used if defined.
+ *   data-site          the site the page belongs to (counted only when it names one of the exporter's sites;
+ *                      without it, the exporter picks the site from the page URL's host).
+ *   data-version       the release the page was built from (counted only when the exporter knows the
+ *                      version: configured, or announced with POST /api/releases; anything else is `other`).
  * The sample rate is the exporter's (beacons.sample_rate), written into this file when it is served: one draw
  * per page view decides whether the page view reports at all. Nothing is loaded from the internet.
  * Each metric is sent once, at the page's first hide (INP is followed with reportAllChanges but only its
@@ -35,6 +39,8 @@
   var keepQuery = !!script && script.hasAttribute('data-keep-query') && attr('data-keep-query') !== 'false';
   var credentials = attr('data-credentials') === 'include' ? 'include' : 'omit';
   var hookName = attr('data-before-send');
+  var site = attr('data-site') || undefined;
+  var version = attr('data-version') || undefined;
   // A batch never exceeds the exporter's default beacons.max_batch (32).
   var MAX_QUEUE = 24;
 
@@ -158,6 +164,8 @@
     // not the one the page shows when the batch leaves: the exporter routes by it.
     if (metric.navigationURL) report.navigationURL = clean(metric.navigationURL);
     if (device) report.device = device;
+    if (site) report.site = site;
+    if (version) report.version = version;
     var detail = attribution(metric);
     if (detail) report.attribution = detail;
     if (metric.name === 'INP') {
