@@ -33,11 +33,14 @@ def report(name: str, value: float, metric_id: str, page: str) -> dict[str, Any]
             "navigationType": "navigate", "pageUrl": page}
 
 
-# (body, User-Agent): accepted vitals on a template route and an unmatched one, a repeat, rejections.
+# (body, User-Agent): accepted vitals on a template route (LCP's subparts and INP's phases with them) and an
+# unmatched one, a repeat, rejections.
 BEACONS: list[tuple[Any, str | None]] = [
-    ([report("LCP", 2300, "v5-1", "https://shop.test/products/42"),
+    ([{**report("LCP", 2300, "v5-1", "https://shop.test/products/42"), "attribution": {
+        "timeToFirstByte": 200, "resourceLoadDelay": 900, "resourceLoadDuration": 1000, "elementRenderDelay": 200}},
       report("CLS", 0.05, "v5-2", "https://shop.test/products/42"),
-      report("INP", 180, "v5-3", "https://shop.test/products/42")], MOBILE_UA),
+      {**report("INP", 180, "v5-3", "https://shop.test/products/42"), "attribution": {
+          "inputDelay": 20, "processingDuration": 120, "presentationDelay": 40}}], MOBILE_UA),
     ([report("LCP", 4100, "v5-4", "https://shop.test/cart"),
       report("FCP", 900, "v5-5", "https://shop.test/cart"),
       report("TTFB", 120, "v5-6", "https://shop.test/cart")], None),

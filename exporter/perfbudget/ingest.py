@@ -1,4 +1,5 @@
-"""The hot path: validated reports -> dedup -> route and device -> Prometheus (+ OTLP, + attribution, + page URL).
+"""The hot path: validated reports -> dedup -> route and device -> Prometheus (+ LCP subparts and INP phases,
++ OTLP, + attribution, + page URL).
 
 It runs for every page view of every user, so everything that can be decided once is decided in
 `__init__`: label children are cached per label set, routes are matched by one compiled regex and cached,
@@ -23,6 +24,7 @@ from .page_urls import SiteUrls
 from .releases import Releases
 from .routes import RouteNormalizer
 from .sites import SiteResolver
+from .subparts import BREAKDOWNS, split
 
 
 class Recorder(Protocol):
@@ -90,6 +92,8 @@ class Ingestor:
         self._duplicate = metrics.duplicates
         self._accepted = metrics.accepted
         self._inp_missing: dict[str, Callable[[], None]] = {}  # per route: perfbudget_inp_missing_total
+        # Per (vital, route, device[, site]): the observers of the vital's parts (subparts.BREAKDOWNS), in order.
+        self._part_observers: dict[tuple[str, ...], tuple[Callable[[float], None], ...]] = {}
 
     def _observer(self, name: str, labels: tuple[str, ...]) -> Callable[[float], None]:
         """The store's observer for one series. The table has a slot for every label tuple the bounded
@@ -118,6 +122,27 @@ class Ingestor:
             full()
             observe(value)
         return observe_as_other
+
+    def _record_parts(self, name: str, value: float, attribution: dict[str, Any], labels: tuple[str, ...]) -> None:
+        """LCP's subparts or INP's phases of an accepted report (subparts.split checks them); a breakdown it
+        refuses is counted by reason and not recorded. `labels`: (vital, route, device[, site])."""
+        breakdown = BREAKDOWNS[name]
+        parts = split(breakdown, attribution, value)
+        if parts is None:
+            return
+        if isinstance(parts, str):
+            self._metrics.subparts_dropped[name, parts]()
+            return
+        observers = self._part_observers.get(labels)
+        if observers is None:
+            family = self._metrics.breakdowns[name]
+            found = [family.observer((*labels[1:], part)) for part in breakdown.names]
+            if any(observe is None for observe in found):
+                raise RuntimeError(f"the metrics store has no slot left for {breakdown.metric} {labels[1:]}: its "
+                                   "capacity must cover every route, device and site")
+            observers = self._part_observers[labels] = tuple(o for o in found if o is not None)
+        for observe, part in zip(observers, parts, strict=True):
+            observe(part)
 
     def _count_inp_missing(self, route: str) -> None:
         increment = self._inp_missing.get(route)
@@ -172,6 +197,7 @@ class Ingestor:
             if self._nav_label:
                 nav = report.navigation_type
                 labels = (*labels, nav if nav in NAVIGATION_TYPES else "unknown")
+            site = ""
             if self._sites is not None:
                 site, why = self._sites.site(report.site, url, client.origin)
                 if why is not None:
@@ -198,6 +224,10 @@ class Ingestor:
                     result.alerts.append(alert)
             if self._otlp is not None:
                 self._otlp.record(name, value, route, device, rating)
-            if self._attribution is not None and report.attribution is not None:
-                self._attribution.record(name, route, report.attribution)
+            if report.attribution is not None:
+                if name in BREAKDOWNS:
+                    part_labels = (name, route, device, site) if self._sites is not None else (name, route, device)
+                    self._record_parts(name, value, report.attribution, part_labels)
+                if self._attribution is not None:
+                    self._attribution.record(name, route, report.attribution)
         return result

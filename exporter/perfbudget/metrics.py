@@ -39,6 +39,7 @@ from .routes import OTHER, UNKNOWN_ROUTE
 from .sites import SITE_OTHER_REASONS
 from .store import Counter as StoreCounter
 from .store import FamilySpec, Histogram, Increment, Reader, StoreCollector, Table, exposition
+from .subparts import BREAKDOWNS, DROP_REASONS, PART_BUCKETS, SUBPARTS_DROPPED
 from .vitals import VITALS
 
 _EOF = b"# EOF\n"
@@ -140,6 +141,30 @@ def vital_specs(bucket_edges: Mapping[str, tuple[float, ...]], max_routes: int,
     ]
 
 
+def breakdown_specs(max_routes: int, sites: int = 0) -> list[FamilySpec]:
+    """LCP's subparts and INP's phases (subparts.BREAKDOWNS), labels route, device[, site] and the part, with
+    a slot for every label tuple: (max_routes + 2 special routes) x 4 devices (x sites + 1 with `other`) x the
+    vital's parts. No navigation type or version: what a release changes is read from the vitals, and
+    these say why a route is slow. One bucket ladder for both (subparts.PART_BUCKETS); and the count of
+    breakdowns refused, by vital and reason (every series reserved)."""
+    out = []
+    for breakdown in BREAKDOWNS.values():
+        labels = ("route", "device", *(("site",) if sites else ()), breakdown.label)
+        capacity = (max_routes + len(SPECIAL_ROUTES)) * len(DEVICES) * (sites + 1 if sites else 1)
+        out.append(FamilySpec.histogram(
+            breakdown.metric,
+            f"Real-user {breakdown.vital} per page load split into its {breakdown.label}s (web-vitals' "
+            f"attribution: {', '.join(breakdown.names)}), in seconds.",
+            labels, PART_BUCKETS, capacity=capacity * len(breakdown.parts), key_bytes=256))
+    out.append(FamilySpec.counter(
+        SUBPARTS_DROPPED,
+        "Reports whose LCP subparts or INP phases were not recorded (their vital was), by reason: missing (some "
+        "parts absent), not_a_number, out_of_range (negative or over the vital's bound), inconsistent (the "
+        "parts do not add up to the value).", ("vital", "reason"),
+        reserved=[(vital, reason) for vital in BREAKDOWNS for reason in DROP_REASONS]))
+    return out
+
+
 def hot_path_specs(max_routes: int = 200) -> list[FamilySpec]:
     """The counters and the size histogram the beacon endpoint touches per request, every series reserved
     (the per-route counter has a slot for every route the route table allows)."""
@@ -209,7 +234,7 @@ class Metrics:
         self.labelnames = vital_labelnames(navigation_type_label, sites, versions)
         self.table = Table([*vital_specs(bucket_edges, max_routes, navigation_type_label, sites=sites,
                                          versions=versions), *label_other_specs(sites > 0, versions > 0),
-                            *hot_path_specs(max_routes),
+                            *hot_path_specs(max_routes), *breakdown_specs(max_routes, sites),
                             http_spec()], directory, epoch=epoch)
         self.reader = Reader(self.table)
         self.vitals: dict[str, Histogram] = {name: self.table.histogram(v.metric) for name, v in VITALS.items()}
@@ -234,6 +259,15 @@ class Metrics:
         self.version_other: dict[str, Increment] = (
             _incrementers(self.table.counter(VERSION_OTHER), VERSION_OTHER_REASONS) if versions else {})
         self.inp_missing = self.table.counter(INP_MISSING)  # .incrementer((route,)), cached by the ingestor
+        # LCP's subparts and INP's phases per vital (observers cached by the ingestor), and their refusals.
+        self.breakdowns: dict[str, Histogram] = {name: self.table.histogram(b.metric) for name, b in BREAKDOWNS.items()}
+        dropped = self.table.counter(SUBPARTS_DROPPED)
+        self.subparts_dropped: dict[tuple[str, str], Increment] = {}
+        for vital in BREAKDOWNS:
+            for reason in DROP_REASONS:
+                increment = dropped.incrementer((vital, reason))
+                assert increment is not None  # reserved series always have their slot
+                self.subparts_dropped[vital, reason] = increment
         self._client = CollectorRegistry()
         self._shared: list[_DistinctClients] = []  # read shared memory themselves: not per worker
         self.distinct_clients: RouteClients | None = None
