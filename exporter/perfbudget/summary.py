@@ -13,12 +13,10 @@ for the per-device budget verdicts (`devices`) over the same windows.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from itertools import accumulate
 from operator import add
 from typing import Any, Protocol, cast
@@ -43,67 +41,14 @@ from .summary_contract import (
     within_budget,
 )
 from .summary_contract import display as _display
+from .summary_quantiles import MIN_SAMPLES, Counts, VitalState, parse_window, quantile, quantile_bucket
 from .vitals import VITALS, Vital, overall_score
 
-Counts = list[float]  # cumulative bucket counts, the last one being +Inf (= the count)
-
-_DURATION = re.compile(r"^(\d+)(s|m|h|d|w)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-MAX_WINDOW = 7 * 86400
+# The percentile math lives in summary_quantiles.py; its names stay importable from here, where readers of the
+# summary have always found them.
+__all__ = ["MIN_SAMPLES", "Counts", "HistogramSource", "SummaryService", "VitalState", "device_key", "parse_window",
+           "quantile", "quantile_bucket", "read_histograms"]
 ACCEPTED = "perfbudget_reports_accepted_total"
-
-
-def parse_window(text: str) -> int:
-    """'1h' -> 3600. Prometheus duration notation with one unit, at most a week."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"window {text!r} is not a duration like 30m, 1h, 6h, 1d")
-    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if not 60 <= seconds <= MAX_WINDOW:
-        raise ValueError(f"window {text!r} must be between 1m and 7d")
-    return seconds
-
-
-def _rank_index(q: float, cumulative: Counts) -> tuple[int, float] | None:
-    """The index of the bucket holding rank q*count (len(edges) for +Inf), and the rank; None without data."""
-    total = cumulative[-1] if cumulative else 0
-    if total <= 0:
-        return None
-    rank = q * total
-    return next(i for i, count in enumerate(cumulative) if count >= rank), rank
-
-
-def quantile(q: float, edges: tuple[float, ...], cumulative: Counts) -> float | None:
-    """PromQL's `histogram_quantile`: linear interpolation inside the bucket holding rank q*count."""
-    found = _rank_index(q, cumulative)
-    if found is None:
-        return None
-    index, rank = found
-    if index >= len(edges):  # the +Inf bucket: Prometheus answers the highest finite bound
-        return edges[-1]
-    upper = edges[index]
-    lower = edges[index - 1] if index > 0 else 0.0
-    below = cumulative[index - 1] if index > 0 else 0.0
-    in_bucket = cumulative[index] - below
-    if in_bucket <= 0:
-        return upper
-    return lower + (upper - lower) * (rank - below) / in_bucket
-
-
-def quantile_bucket(q: float, edges: tuple[float, ...], cumulative: Counts) -> tuple[float, float | None] | None:
-    """The bucket `quantile` interpolates in: (lower, upper) edges, upper None for the +Inf bucket. All that
-    the histogram knows of the quantile; the interpolated value inside it is a guess."""
-    found = _rank_index(q, cumulative)
-    if found is None:
-        return None
-    index = found[0]
-    lower = edges[index - 1] if index > 0 else 0.0
-    return lower, edges[index] if index < len(edges) else None
-
-
-#: Below this many samples in the window a p75 is low-confidence when no budget says otherwise (the
-#: budgets' own default `min_samples`).
-MIN_SAMPLES = 50
 
 
 class HistogramSource(Protocol):
@@ -151,25 +96,6 @@ def _by_route_and_device(reader: HistogramSource, name: str, metric: str, out: R
 
 def _cumulative(counts: list[int]) -> Counts:
     return list(map(float, accumulate(counts)))
-
-
-@dataclass(frozen=True)
-class VitalState:
-    vital: Vital
-    edges: tuple[float, ...]
-    counts: Counts
-
-    @property
-    def samples(self) -> int:
-        return int(self.counts[-1]) if self.counts else 0
-
-    def p(self, q: float) -> float | None:
-        return quantile(q, self.edges, self.counts)
-
-    def share_at_most(self, threshold: float) -> float | None:
-        if not self.samples or threshold not in self.edges:
-            return None
-        return self.counts[self.edges.index(threshold)] / self.counts[-1]
 
 
 class SummaryService:
