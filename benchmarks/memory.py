@@ -1,6 +1,14 @@
 """Memory and scrape cost against active series, before the metrics store (a git worktree of `--baseline`) and now.
 
     .venv/bin/python benchmarks/memory.py [--workers 2] [--steps 1000,10000,50000] [--baseline REV]
+    .venv/bin/python benchmarks/memory.py --series-table [--frames] [--routes 50] [--minutes 1440]
+
+--series-table prints, in a second and without a server, the series every slab of the default config reserves
+with each optional label on (site with 3 sites, version with the default releases.keep, navigation_type) and
+what LCP's subparts and INP's phases add, from the store's real layout (metrics.store_specs, store.Layout):
+series and bytes per family kind, and the bytes a series takes. --frames also saves a day of the summary's
+minute frames (snapshots.py, the real SnapshotStore) for --routes routes with traffic every minute, with and
+without the parts' keys that summary_breakdown.py adds, and prints summary.sqlite's bytes per day.
 
 A series is one (vital, route, device) histogram; each page view reports all five vitals for a new route,
 so N series take N/5 routes (max_routes is raised to fit, up to its limit of 10,000: 50k series). The series
@@ -39,9 +47,12 @@ from pathlib import Path
 
 from perfbudget.budgets.model import load_budgets
 from perfbudget.config import Config
-from perfbudget.metrics import vital_specs
+from perfbudget.metrics import store_specs, vital_specs
 from perfbudget.reload import histogram_edges
+from perfbudget.snapshots import SnapshotStore
 from perfbudget.store import Layout
+from perfbudget.subparts import BREAKDOWNS
+from perfbudget.summary_breakdown import PART_EDGES
 from perfbudget.vitals import VITALS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -268,6 +279,82 @@ def navigation_type_series() -> list[str]:
     return [f"Default config (max_routes {config.routes.max_routes}):", *lines]
 
 
+def _kind(name: str) -> str:
+    if name in {vital.metric for vital in VITALS.values()}:
+        return "vitals"
+    return "parts" if name in {b.metric for b in BREAKDOWNS.values()} else "rest"
+
+
+def series_table(sites: int = 3) -> list[str]:
+    """The series each slab reserves per configuration, by kind (vitals, LCP subparts and INP phases, the
+    rest), with the bytes of the sparse slab and per series, from metrics.store_specs and store.Layout."""
+    config = Config()
+    edges = histogram_edges(load_budgets(config.budgets_file))
+    routes, keep = config.routes.max_routes, config.releases.keep
+    rows = [("default", {}), (f"+ site ({sites} sites)", {"sites": sites}),
+            (f"+ version (releases.keep {keep})", {"versions": keep}),
+            ("+ navigation_type", {"navigation_type_label": True}),
+            ("all three on", {"sites": sites, "versions": keep, "navigation_type_label": True})]
+    head = (f"{'configuration':34} {'vitals':>9} {'subparts+phases':>15} {'rest':>6} {'total':>9} "
+            f"{'slab MiB':>9} | {'B/vital series':>14} {'B/part series':>13}")
+    out = [f"Series reserved per slab (one slab per worker), max_routes {routes}, 4 devices; LCP's subparts and "
+           "INP's phases are always on (labels route, device[, site]; no version or navigation_type):", head,
+           "-" * len(head)]
+    for label, options in rows:
+        layout = Layout(store_specs(edges, routes, **options))
+        series = {"vitals": 0, "parts": 0, "rest": 0}
+        size = {"vitals": 0, "parts": 0}
+        for region in layout.regions:
+            kind = _kind(region.spec.name)
+            series[kind] += region.capacity
+            if kind in size:
+                size[kind] += region.size
+        per_vital, per_part = size["vitals"] / series["vitals"], size["parts"] / series["parts"]
+        out.append(f"{label:34} {series['vitals']:>9} {series['parts']:>15} {series['rest']:>6} "
+                   f"{sum(series.values()):>9} {layout.size / 2**20:>9.1f} | {per_vital:>14.0f} {per_part:>13.0f}")
+    out.append("A series is its key (256 bytes: the label values) and its slot (8 bytes x (edges + 3)); the slab is a "
+               "sparse file: pages of series never observed take no memory.")
+    return out
+
+
+def frames_per_day(routes: int, minutes: int) -> list[str]:
+    """summary.sqlite's bytes per day of minute frames for `routes` busy routes, without and with the parts."""
+    import bisect
+    import random
+
+    edges = histogram_edges(load_budgets(Config().budgets_file))
+    values = {"LCP": 2.2, "FCP": 1.0, "TTFB": 0.3, "CLS": 0.05, "INP": 0.15}
+    parts = {key: 0.4 for key in PART_EDGES}
+    out = [f"Summary frames (snapshots.py) for {routes} routes with 1-8 page views each a minute, {minutes} minutes "
+           "saved, scaled to a day:"]
+    work = Path(tempfile.mkdtemp(prefix="bench-frames-"))
+    try:
+        sizes = {}
+        for with_parts in (False, True):
+            rng = random.Random(1)
+            ladder = {**edges, **(PART_EDGES if with_parts else {})}
+            typical = {**values, **(parts if with_parts else {})}
+            counts = {key: {f"/section-{r}/": [0] * (len(ladder[key]) + 1) for r in range(routes)} for key in ladder}
+            store = SnapshotStore(work / f"summary-{with_parts}.sqlite")
+            store.begin_epoch("run", 0, ladder)
+            start = int(time.time()) // 60 * 60 - 60 * minutes
+            for minute in range(minutes):
+                for key, by_route in counts.items():
+                    for row in by_route.values():
+                        for _ in range(rng.randint(1, 8)):
+                            row[bisect.bisect_left(ladder[key], rng.lognormvariate(0, 0.6) * typical[key])] += 1
+                frame = {key: {route: list(row) for route, row in by_route.items()} for key, by_route in counts.items()}
+                store.save("run", start + 60 * minute, frame)
+            store.downsample(start + 60 * minutes)
+            sizes[with_parts] = store.size() * 1440 / minutes
+        out.append(f"  vitals only:              {sizes[False] / 2**20:8.2f} MiB per day")
+        out.append(f"  with subparts and phases: {sizes[True] / 2**20:8.2f} MiB per day "
+                   f"(x{sizes[True] / sizes[False]:.2f})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def _s(value: float | None) -> str:
     return f"{value:.3f} s" if value is not None else f"> {SCRAPE_TIMEOUT:.0f} s"
 
@@ -320,7 +407,18 @@ def main() -> int:
     parser.add_argument("--steps", default="1000,10000,50000", help="active series to measure at")
     parser.add_argument("--baseline", default=None,
                         help="revision for 'before' (default: the parent of 'The metrics store wired in')")
+    parser.add_argument("--series-table", action="store_true",
+                        help="only print the series each configuration reserves (no server; about a second)")
+    parser.add_argument("--frames", action="store_true", help="with --series-table: the summary frames' bytes a day")
+    parser.add_argument("--routes", type=int, default=50, help="--frames: routes with traffic")
+    parser.add_argument("--minutes", type=int, default=1440, help="--frames: minutes of frames saved")
     args = parser.parse_args()
+    if args.series_table:
+        print("\n".join(series_table()))
+        if args.frames:
+            print()
+            print("\n".join(frames_per_day(args.routes, args.minutes)))
+        return 0
     # 0: the server just started, nothing observed (the fixed cost the other rows grow from).
     steps = sorted({0, *(int(s) for s in args.steps.split(","))})
     if max(steps) // len(REPORTS) > 10_000:

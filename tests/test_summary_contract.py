@@ -26,8 +26,9 @@ VITAL_FIELDS: dict[str, tuple[type, ...]] = {
     "pageUrl": (str,), "diagnosis": (str,), "suggestedFix": (str,),
     "trendDirection": (str,), "diagnosisDetail": (dict,), "suggestedFixDetail": (dict,), "budget": (dict,),
     "withinBudget": (bool,), "samples": (int,), "confidence": (str,), "pageUrlReason": (str,), "devices": (list,),
+    "breakdown": (dict,),
 }
-NULLABLE_WITHOUT_DATA = {"value", "rating", "trend", "withinBudget", "confidence", "suggestedFixDetail"}
+NULLABLE_WITHOUT_DATA = {"value", "rating", "trend", "withinBudget", "confidence", "suggestedFixDetail", "breakdown"}
 
 
 @pytest.fixture
@@ -68,7 +69,8 @@ def test_every_field_of_the_contract_has_its_name_and_type(over_budget: FlaskCli
     assert body["budgetsMet"] == {"met": 0, "total": 1}
     lcp = body["vitals"][0]
     # With one window only there is no trend to give yet: null, and the direction says "unknown".
-    assert _typed(lcp, VITAL_FIELDS, {"trend", "pageUrlReason"}) == []
+    # Its beacons carry no subparts: no breakdown (null), the rest typed.
+    assert _typed(lcp, VITAL_FIELDS, {"trend", "pageUrlReason", "breakdown"}) == [] and lcp["breakdown"] is None
     assert (lcp["trend"], lcp["trendDirection"]) == (None, "unknown")
     # A URL the beacons of the route reported, without its query string (session=...), not the page asked for.
     assert (lcp["pageUrl"], lcp["pageUrlReason"]) == ("https://shop.test/cart", None)

@@ -215,6 +215,14 @@ def label_other_specs(sites: bool, versions: bool) -> list[FamilySpec]:
     return out
 
 
+def store_specs(bucket_edges: Mapping[str, tuple[float, ...]], max_routes: int = 200,
+                navigation_type_label: bool = False, sites: int = 0, versions: int = 0) -> list[FamilySpec]:
+    """Every family of the shared-memory store, in slab order, for a configuration (what `Metrics` lays out)."""
+    return [*vital_specs(bucket_edges, max_routes, navigation_type_label, sites=sites, versions=versions),
+            *label_other_specs(sites > 0, versions > 0), *hot_path_specs(max_routes),
+            *breakdown_specs(max_routes, sites), http_spec()]
+
+
 class Metrics:
     """The exporter's metrics. Build one per app (so per worker, after the fork) on the registry given."""
 
@@ -232,10 +240,8 @@ class Metrics:
     ) -> None:
         self.registry = registry
         self.labelnames = vital_labelnames(navigation_type_label, sites, versions)
-        self.table = Table([*vital_specs(bucket_edges, max_routes, navigation_type_label, sites=sites,
-                                         versions=versions), *label_other_specs(sites > 0, versions > 0),
-                            *hot_path_specs(max_routes), *breakdown_specs(max_routes, sites),
-                            http_spec()], directory, epoch=epoch)
+        self.table = Table(store_specs(bucket_edges, max_routes, navigation_type_label, sites, versions), directory,
+                           epoch=epoch)
         self.reader = Reader(self.table)
         self.vitals: dict[str, Histogram] = {name: self.table.histogram(v.metric) for name, v in VITALS.items()}
         self.accepted: dict[str, Increment] = _incrementers(self.table.counter("perfbudget_reports_accepted_total"),

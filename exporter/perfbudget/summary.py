@@ -8,7 +8,9 @@ spans, like PromQL's `increase()` across counter resets. Answers are cached for 
 (answer_cache.py) while no report arrives, about a second while reports do.
 The 75th percentile is then interpolated inside its bucket exactly as `histogram_quantile` does, so the
 two agree on the same data. The vitals a device budget names are also counted per device (`device_key`),
-for the per-device budget verdicts (`devices`) over the same windows.
+for the per-device budget verdicts (`devices`) over the same windows. LCP's subparts and INP's phases are in
+the frames too, per route: each one's `breakdown` at p75 covers its vital's window, and its dominant part
+chooses the suggested fix (summary_breakdown.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from .devices import DEVICES
 from .label_counts import Filter, filter_key, matched_counts
 from .snapshots import Frame, Rows, SnapshotStore
 from .store import Labels
+from .subparts import BREAKDOWNS
+from .summary_breakdown import PART_EDGES, SINCE_START, breakdown, matched_parts, part_fix, read_parts
 from .summary_contract import (
     BudgetRule,
     budget_view,
@@ -130,7 +134,8 @@ class SummaryService:
         # same edges: a run recorded without them has none in its ladder, so its frames never count for them.
         self._device_vitals = frozenset(name for name in device_vitals if name in edges)
         self._series_edges = {**edges, **{device_key(name, device): edges[name]
-                                          for name in sorted(self._device_vitals) for device in DEVICES}}
+                                          for name in sorted(self._device_vitals) for device in DEVICES},
+                              **PART_EDGES}  # LCP's subparts and INP's phases (summary_breakdown.py)
         self._interval = interval
         self._cache = cache if cache is not None else AnswerCache(None, 0, clock)
         self._live: tuple[float, int, Frame] | None = None
@@ -148,7 +153,13 @@ class SummaryService:
         ts = int(now // self._interval * self._interval)
         if not final and self.store.has(self.epoch, ts):
             return
-        self.store.save(self.epoch, ts, read_histograms(self._reader, self._device_vitals), replace=final)
+        self.store.save(self.epoch, ts, self._read(), replace=final)
+
+    def _read(self) -> Rows:
+        """The frames' rows: the vitals per route (and device, for device budgets), and the parts of LCP and INP."""
+        rows = read_histograms(self._reader, self._device_vitals)
+        read_parts(self._reader, rows)
+        return rows
 
     def problems(self) -> list[str]:
         """Why the summary cannot answer (its snapshot store fails), for `/-/ready`; empty when it can."""
@@ -194,7 +205,7 @@ class SummaryService:
             live = self._live
             if live is not None and live[1] == generation >= 0 and now - live[0] < 1.0:
                 return live[2]
-            frame = Frame(read_histograms(self._reader, self._device_vitals))
+            frame = Frame(self._read())
             self._live = (now, generation, frame)
             return frame
 
@@ -253,6 +264,8 @@ class SummaryService:
     def _compute(self, window: int, route: str | None, now: float, match: Filter = None) -> dict[str, Any]:
         current, previous = (matched_counts(self._reader, match, route, self._device_vitals, device_key), {}) if match \
         else (self.window_counts(now - window, None, route), self.window_counts(now - 2 * window, now - window, route))
+        if match:  # the parts since start too, when the filter is one of their labels (site), else none
+            current.update(matched_parts(self._reader, match, route) or {})
         metrics: dict[str, Any] = {}
         p75s: dict[str, float] = {}
         critical = []
@@ -285,8 +298,13 @@ class SummaryService:
             broken = within is False or any(d["ownBudget"] and d["withinBudget"] is False for d in entry["devices"])
             if self._diagnose is not None:
                 entry["diagnosis"] = self._diagnose(name, route)
+            parts = breakdown(name, current, SINCE_START if match else "window")
+            if name in BREAKDOWNS:
+                entry["breakdown"] = parts
             if self._suggest is not None and p75 is not None and (p75 > target or broken):
-                entry["suggestedFix"] = self._suggest(name)
+                # The dominant part of the breakdown chooses the playbook (summary_breakdown.PART_FIXES).
+                fix = part_fix(name, parts, self._suggest, entry.get("diagnosis")) if parts is not None else None
+                entry["suggestedFix"] = fix if fix is not None else self._suggest(name)
             metrics[name] = entry
             if p75 is not None:
                 p75s[name] = p75

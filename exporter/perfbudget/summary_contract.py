@@ -4,7 +4,8 @@
 mean against the budget that applies (`budget`, `withinBudget`, per device `devices`, `budgetsMet`, the
 critical issues) and writes the contract's list
 (`vitals`: name, value, rating, target, unit, trend as a number, pageUrl, diagnosis and suggestedFix as
-sentences), with the structured detail in further fields.
+sentences), with the structured detail in further fields: for LCP and INP the `breakdown` at p75 of their
+subparts or phases (summary_breakdown.py), whose dominant part the diagnosis names and whose fix it suggests.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from .summary_breakdown import breakdown_sentence
 from .vitals import Vital
 
 #: Who is blamed, per attribution key of the summary's `diagnosis` (attribution.DIAGNOSIS_KINDS).
@@ -143,11 +145,12 @@ def diagnosis_sentence(vital: Vital, entry: dict[str, Any], route: str | None) -
         f"{'' if items[0]['count'] == 1 else 's'})"
         for key, items in (entry.get("diagnosis") or {}).items() if items
     ]
+    parts = breakdown_sentence(vital.name, entry.get("breakdown"))  # "" without one
     if blamed:
-        return f"{head}. Most blamed: {'; '.join(blamed)}."
+        return f"{head}.{parts} Most blamed: {'; '.join(blamed)}."
     if entry.get("diagnosis") == {}:  # attribution.DIAGNOSIS_KINDS keeps nothing for this vital
-        return f"{head}. Its attribution is not kept, so nothing is blamed."
-    return f"{head}. No attribution recorded for it yet."
+        return f"{head}.{parts} Its attribution is not kept, so nothing is blamed."
+    return f"{head}.{parts} No attribution recorded for it yet."
 
 
 def fix_sentence(vital: Vital, entry: dict[str, Any], fix: dict[str, Any] | None) -> str:
@@ -159,7 +162,13 @@ def fix_sentence(vital: Vital, entry: dict[str, Any], fix: dict[str, Any] | None
             return f"No playbook addresses {vital.name}; look at the diagnosis."
         return f"None needed: {vital.name} is within its target."
     expected = fix.get("expectedImprovement")
-    return (f"Preview the {fix['name']} playbook: POST /api/perf-fix {{playbookId: {fix['playbookId']}, "
+    cause = fix.get("cause")  # the breakdown's dominant part chose the playbook (summary_breakdown.part_fix)
+    why = ""
+    if cause is not None:
+        why = f" for {cause['part'].replace('_', ' ')}: {cause['why']}" + (
+            f" (its {cause['action']} action)" if cause.get("action") else "") + (
+            f"; the longest script the beacons blame is {cause['script']}" if cause.get("script") else "")
+    return (f"Preview the {fix['name']} playbook{why}: POST /api/perf-fix {{playbookId: {fix['playbookId']}, "
             f"dryRun: true}}" + (f" (expected: {expected})" if expected else "") + ".")
 
 
@@ -211,6 +220,7 @@ def contract_vital(vital: Vital, entry: dict[str, Any], route: str | None, page_
         "budget": entry["budget"],
         "withinBudget": entry["withinBudget"],
         "devices": entry["devices"],
+        "breakdown": entry.get("breakdown"),  # LCP's subparts, INP's phases at p75 (null for the other vitals)
         "samples": entry["samples"],
         "confidence": entry.get("confidence"),
     }
