@@ -9,15 +9,15 @@ cannot each hold a large image at once.
 
 from __future__ import annotations
 
-import ctypes
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from ... import heap
 from ...config.playbooks import HIGHEST_IMAGE_PIXELS
 
 # Pillow's own guard (a warning above Image.MAX_IMAGE_PIXELS, DecompressionBombError above twice that) runs
@@ -114,18 +114,6 @@ def decoded_bytes(header: Header, resized: Iterable[tuple[int, int]] = ()) -> in
     return header.pixels * per_pixel + sum(4 * w * h for w, h in resized)
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        # The symbols already loaded into the process (the C library among them): no library search.
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
-        return None
-    return trim
-
-
-_MALLOC_TRIM = _malloc_trim()
-
-
 def _return_freed_memory() -> None:
     """Give the pixels just freed back to the system.
 
@@ -133,8 +121,7 @@ def _return_freed_memory() -> None:
     heap once one has been freed), so two threads decoding one image after the other still end up holding
     two images' worth of memory between them: the budget would bound the pixels alive, not the process.
     """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    heap.trim()
 
 
 class DecodeBudget:
