@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -140,3 +141,52 @@ def test_the_console_refreshes_in_place_on_its_interval_and_carries_a_favicon_an
     assert "default-src 'none'" in icon.headers["Content-Security-Policy"]
     script = client.get("/console.js").data
     assert b"location.reload" not in script and b"DOMParser" in script and b"data-refresh" in script
+
+
+def _lcp_with_parts(i: int, delay: float, page: str = "https://shop.test/cart") -> dict[str, object]:
+    parts = {"timeToFirstByte": 150.0, "resourceLoadDelay": delay, "resourceLoadDuration": 300.0,
+             "elementRenderDelay": 50.0}
+    return {"name": "LCP", "value": sum(parts.values()), "id": f"{page}-{i}", "pageUrl": page, "attribution": parts}
+
+
+def test_the_console_shows_the_breakdown_at_p75_and_names_the_dominant_part(client: FlaskClient) -> None:
+    assert client.post("/api/web-vitals", json=[_lcp_with_parts(i, 2400) for i in range(10)]).status_code == 200
+    text = client.get("/").get_data(as_text=True)
+    section = text[text.index('<section id="breakdown">'):]
+    section = section[:section.index("</section>")]
+    assert "Why it is slow: LCP subparts and INP phases at p75" in section
+    assert 'most of it is <b class="dominant-name">resource load delay</b>' in section
+    assert "suggested fix: <code class=\"fix\">optimize-images (preload-lcp-image)</code>" in section
+    row = section[section.index('data-part="resource_load_delay"'):]
+    assert '<span class="tag">dominant</span>' in row[:row.index("</tr>")]
+    # The bar's widths are CSS classes (the CSP allows no inline style), one per part, in 5 % steps.
+    assert 'style="' not in text
+    widths = re.findall(r'class="part part-(\d) w(\d+)( dominant)?"', section)
+    assert [(index, dominant) for index, _, dominant in widths] == [("0", ""), ("1", " dominant"), ("2", ""), ("3", "")]
+    assert 60 <= int(widths[1][1]) <= 90 and all(int(width) % 5 == 0 for _, width, _ in widths), widths
+    assert b".w75 { width: 75%; }" in client.get("/console.css").data
+    assert 'data-vital="INP"' not in section  # no INP reported: no breakdown for it
+
+
+def test_with_sites_the_console_offers_a_site_selector_that_filters_the_summary(
+        make_app: Callable[..., Flask]) -> None:
+    client = make_app(sites=[{"name": "shop", "hosts": ["shop.test"]}, {"name": "blog", "hosts": ["blog.test"]}]
+                      ).test_client()
+    batch = [_lcp_with_parts(i, 2400) for i in range(6)] + [
+        _lcp_with_parts(i, 100, page="https://blog.test/post") for i in range(4)]
+    assert client.post("/api/web-vitals", json=batch).status_code == 200
+    text = client.get("/").get_data(as_text=True)
+    assert '<select id="site" name="site"><option value="">every site</option><option value="shop">shop</option>' \
+           '<option value="blog">blog</option><option value="other">other</option></select>' in text
+    blog = client.get("/?site=blog&window=1h").get_data(as_text=True)
+    assert "on site blog" in blog and '<option value="blog" selected>blog</option>' in blog
+    assert 'href="/api/web-vitals?window=1h&amp;site=blog"' in blog
+    lcp = blog[blog.index("<b>LCP</b>"):]
+    assert '<td class="num">4</td>' in lcp[:lcp.index("</tr>")]  # blog's 4 page loads, not all 10
+    assert "most of it is <b class=\"dominant-name\">resource load duration</b>" in blog
+    every = client.get("/?site=nosuch").get_data(as_text=True)  # not a site: every site, as without ?site=
+    assert "on site" not in every and "(10 page loads)" in every
+
+
+def test_without_sites_there_is_no_site_selector(client: FlaskClient) -> None:
+    assert 'id="site-form"' not in client.get("/").get_data(as_text=True)

@@ -253,13 +253,13 @@ class SummaryService:
         return self._cache.get(f"{self.epoch}|{window}|{route!r}{filter_key(match)}", self.generation(),
                                lambda: orjson.dumps(self._compute(window, route, self._clock(), match)))
 
-    def state(self, window: int, route: str | None, now: float | None = None) -> dict[str, Any]:
-        """The summary of `window` seconds up to `now` on `route` (every route when None); without `now`, the
-        answer shared by the workers (`answer`), as the console shows it."""
+    def state(self, window: int, route: str | None, now: float | None = None, match: Filter = None) -> dict[str, Any]:
+        """The summary of `window` seconds up to `now` on `route` (every route when None), filtered by `match`
+        (label_counts.py); without `now`, the answer shared by the workers (`answer`), as the console shows it."""
         if now is None:
-            answer: dict[str, Any] = orjson.loads(self.answer(window, route)[0])
+            answer: dict[str, Any] = orjson.loads(self.answer(window, route, match)[0])
             return answer
-        return self._compute(window, route, now)
+        return self._compute(window, route, now, match)
 
     def _compute(self, window: int, route: str | None, now: float, match: Filter = None) -> dict[str, Any]:
         current, previous = (matched_counts(self._reader, match, route, self._device_vitals, device_key), {}) if match \

@@ -149,8 +149,36 @@ def _rows(state: dict[str, Any]) -> list[dict[str, Any]]:
                 for key, items in (entry.get("diagnosis") or {}).items()
                 for item in items[:2]
             ],
+            "breakdown": _breakdown(entry.get("breakdown"), entry.get("suggestedFix")),
         })
     return rows
+
+
+def _breakdown(parts: dict[str, Any] | None, fix: dict[str, Any] | None) -> dict[str, Any] | None:
+    """LCP's subparts or INP's phases at p75 as the console draws them: a stacked bar (each part's width a CSS
+    class in 5 % steps, so the page needs no inline style) and a table; the dominant part and the playbook it
+    chose (summary_breakdown.part_fix)."""
+    if not parts:
+        return None
+    items = []
+    for index, part in enumerate(parts["parts"]):
+        share = part["share"] or 0.0
+        items.append({"index": index, "name": part["name"], "label": part["label"], "p75": f"{part['p75']:g} ms",
+                      "share": f"{100 * share:.0f} %", "width": f"w{5 * round(20 * share)}",
+                      "dominant": part["name"] == parts["dominant"]})
+    cause = (fix or {}).get("cause")
+    chosen = None
+    if cause is not None and fix is not None:
+        chosen = f"{fix['playbookId']}" + (f" ({cause['action']})" if cause.get("action") else "") + (
+            f", longest script {cause['script']}" if cause.get("script") else "")
+    return {"parts": items, "dominant": parts["dominant"].replace("_", " "), "samples": parts["samples"],
+            "since_start": parts["counts"] != "window", "fix": chosen}
+
+
+def _site_names(runner: Runner) -> tuple[str, ...]:
+    """The site label's values the console offers (the configured sites and `other`), none without sites."""
+    names = tuple(site.name for site in runner.config.sites)
+    return (*names, "other") if names else ()
 
 
 def _kib(value: Any) -> str | None:
@@ -230,8 +258,11 @@ def index() -> str:
     window_text = request.args.get("window", "1h")
     if window_text not in WINDOWS:
         window_text = "1h"
-    summary = state.summary.state(parse_window(window_text), None)
     runner = state.runner
+    sites = _site_names(runner)
+    site = request.args.get("site")
+    site = site if site in sites else None  # the selector offers only these: anything else is every site
+    summary = state.summary.state(parse_window(window_text), None, match={"site": site} if site else None)
     redactor = Redactor(runner.config)
     runs = [_run_row(run, redactor) for run in runner.store.recent(limit=10)]
     playbooks = _playbooks(runner)
@@ -240,6 +271,9 @@ def index() -> str:
         version=__version__,
         window=window_text,
         windows=WINDOWS,
+        sites=sites,
+        site=site,
+        query=f"&site={site}" if site else "",
         rows=_rows(summary),
         score=summary["overallScore"],
         critical=summary["criticalIssueList"],

@@ -45,6 +45,11 @@
     var run = summary.parentNode;
     chosen = run.open ? '' : run.id.slice(4);  // the click is about to toggle it
   });
+  // The site selector (with sites configured) shows that site's summary: ?site= (delegated, as the vitals part
+  // it sits in is swapped on every refresh).
+  document.addEventListener('change', function (event) {
+    if (event.target.id === 'site') event.target.form.submit();
+  });
   document.getElementById('token-form').addEventListener('submit', function (event) {
     event.preventDefault();  // the token is only kept here, never sent anywhere but with a run
   });
