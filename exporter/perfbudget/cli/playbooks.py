@@ -108,7 +108,7 @@ def run_command(args: argparse.Namespace) -> int:
     # The person at the terminal who typed --execute approves the actions up to playbooks.max_risk.
     run = runner.submit_manual(args.id, execute=args.execute, auto_approve=args.execute, trigger=trigger,
                                route=args.route)
-    progress(f"{args.id}: run {run.id} ({run.mode}) recorded in {runner.store.path}")
+    progress(f"{args.id}: run {run.id} ({run.mode}) recorded in {runner.store.location}")
     try:
         run = runner.run_now(run.id, progress)
     except ActionError as exc:

@@ -18,6 +18,7 @@ from ..config import Config
 from ..config.env import CONFIG_ENV, EPOCH_ENV, LISTEN_ADDRESS_ENV, MASTER_PID_ENV, RUN_DIR_ENV, WORKERS_ENV
 from ..config.errors import ConfigError
 from ..config.server import ServerConfig
+from ..db import DatabaseUnreachable
 from ..reload import validate_all
 from ..server.lifecycle import address_in_use, fresh_multiprocess_dir, prepare_data_dir
 from ..server.snapshot import write_snapshot
@@ -75,7 +76,11 @@ def serve_command(args: argparse.Namespace, ready: Callable[[Config], None] | No
     if busy is not None:
         print(f"perfbudget serve: refusing to start: {config.server.listen_address}: {busy}", file=sys.stderr)
         return 1
-    prepare_data_dir(config)
+    try:
+        prepare_data_dir(config)
+    except DatabaseUnreachable as exc:  # the shared store (database.url): named without its password
+        print(f"perfbudget serve: refusing to start: {exc}", file=sys.stderr)
+        return 1
     if config.prometheus.rules_dir is not None:  # the rules in force follow the budgets in force from the start
         problem = rules_dir_problem(config)
         if problem is not None:

@@ -18,6 +18,8 @@ WORKERS_ENV = "PERFBUDGET_WORKERS"
 BUDGETS_ENV = "PERFBUDGET_BUDGETS"
 #: The one Prometheus setting (prometheus.url): verification, reports, compare, monitoring, thresholds.
 PROMETHEUS_URL_ENV = "PERFBUDGET_PROMETHEUS_URL"
+#: The shared store (database.url): PostgreSQL for the playbook runs of several replicas.
+DATABASE_URL_ENV = "PERFBUDGET_DATABASE_URL"
 #: The web-vitals IIFE build served beside /beacon.js, when it is not in the package or the checkout.
 WEB_VITALS_JS_ENV = "PERFBUDGET_WEB_VITALS_JS"
 #: The monitoring guide's variable: days of the summary's snapshots kept (the analytics' longest range).
@@ -32,6 +34,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     WORKERS_ENV: ("server", "workers"),
     BUDGETS_ENV: ("budgets_file",),
     PROMETHEUS_URL_ENV: ("prometheus", "url"),
+    DATABASE_URL_ENV: ("database", "url"),
     RETENTION_ENV: ("metrics_retention_days",),
 }
 

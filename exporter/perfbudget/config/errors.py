@@ -191,7 +191,8 @@ def _input(value: Any) -> str:
 
 
 # Keys whose values are secrets: an error names where the bad value is, never the value itself.
-SECRET_KEYS = frozenset({"token", "tokens", "grafana_token", "headers", "password", "credentials"})
+SECRET_KEYS = frozenset({"token", "tokens", "grafana_token", "headers", "password", "credentials",
+                         "database"})  # database.url holds a password
 
 
 def format_validation_error(

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from .auth import AuthConfig
 from .base import StrictModel
 from .beacons import BeaconsConfig
+from .database import DatabaseConfig
 from .logging import LoggingConfig
 from .otlp import OtlpConfig
 from .playbooks import ActionsConfig, PlaybooksConfig
@@ -30,6 +31,8 @@ class Config(StrictModel):
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig, validate_default=True)
+    # The shared store for several replicas (PERFBUDGET_DATABASE_URL); none: SQLite under data_dir.
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     # The budgets file; the bundled budgets.yaml when unset.
     budgets_file: Path | None = None
     # The service thresholds set by POST /api/performance-alerts, an input of `perfbudget generate` beside

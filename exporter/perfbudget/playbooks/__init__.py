@@ -11,7 +11,7 @@ from ..metrics import Metrics
 from ..summary import SummaryService
 from .model import Playbooks, load_playbooks
 from .runner import Runner
-from .store import Store, audit_path
+from .store import Store, open_store
 from .verify import LocalVerifier, PrometheusVerifier, Verifier
 
 __all__ = ["Playbooks", "Runner", "Store", "build_runner", "load_playbooks", "suggest_fix"]
@@ -32,7 +32,7 @@ def build_runner(
         verifier = PrometheusVerifier(config.prometheus.url, config.prometheus.timeout_seconds)
     elif summary is not None and edges is not None:
         verifier = LocalVerifier(summary, edges)
-    store = Store(audit_path(config))
+    store = open_store(config)
     return Runner(config, playbooks, store, metrics=metrics, verifier=verifier, attribution=attribution)
 
 

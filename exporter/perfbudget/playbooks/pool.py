@@ -1,7 +1,9 @@
 """The worker pool: `playbooks.worker_threads` threads taking queued runs from the audit log.
 
 The audit log is the queue every process shares, so a worker also takes runs another process queued, and
-the first worker of each process marks the runs of dead processes interrupted as it polls.
+the first worker of each process marks the runs of dead processes interrupted as it polls. With the shared
+store (PostgreSQL) a heartbeat thread renews the pool's lease on the runs it holds (leases.py), and the
+reaper marks those of replicas whose lease lapsed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class WorkerPool:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._heartbeat: threading.Thread | None = None
 
     def start(self) -> None:
         """Start `playbooks.worker_threads` workers; they also take runs other processes queued."""
@@ -40,6 +43,9 @@ class WorkerPool:
             thread = threading.Thread(target=self._work, args=(index,), name=f"perfbudget-runner-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        if self._executor.store.db.shared:
+            self._heartbeat = threading.Thread(target=self._renew, name="perfbudget-lease", daemon=True)
+            self._heartbeat.start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -52,8 +58,15 @@ class WorkerPool:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self._heartbeat is not None:
+            self._heartbeat.join(max(0.0, deadline - time.monotonic()))
+            self._heartbeat = None
         if not any(thread.is_alive() for thread in self._threads):
             release_owner(self.owner)
+            try:
+                self._executor.store.release(self.owner)
+            except Exception:  # the lease lapses on its own
+                log.exception("releasing the playbook runner's lease")
         self._threads.clear()
 
     def _work(self, index: int) -> None:
@@ -71,6 +84,15 @@ class WorkerPool:
             except Exception:  # a locked database or a bug in one run must not kill the worker
                 log.exception("playbook worker %d", index)
             self._wake.wait(self._poll)
+
+    def _renew(self) -> None:
+        """Every third of the lease, until closed: a missed renewal or two (a slow database) is no lapse."""
+        store = self._executor.store
+        while not self._stop.wait(store.lease_seconds / 3):
+            try:
+                store.renew(self.owner)
+            except Exception:
+                log.exception("renewing the playbook runner's lease (database.lease_seconds %g)", store.lease_seconds)
 
     def _reap(self) -> None:
         for run in self._executor.store.interrupt_orphans(owner_alive):

@@ -1,4 +1,5 @@
-"""What the audit log holds: a run's states and modes, its typed result, and the mapping to SQLite rows.
+"""What the audit log holds: a run's states and modes, its typed result, and the mapping to database rows
+(the tables themselves: `schema`).
 
 The result is stored as JSON. `RunResult.from_json` reads every row an earlier version wrote (missing keys
 take their defaults), and `to_json` writes the same keys in the same order, so an existing install's audit
@@ -8,8 +9,8 @@ log keeps loading and the API shows old and new runs alike.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,43 +40,6 @@ EXECUTE: Mode = "execute"
 # root); it is not a failure, and the run's state does not count it as one.
 ActionStatus = Literal["pending", "previewed", "applied", "failed", "skipped", "rolled-back"]
 Verdict = Literal["improved", "regressed", "unchanged", "waiting for data", "verification unavailable"]
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS runs (
-        id TEXT PRIMARY KEY,
-        playbook TEXT NOT NULL,
-        mode TEXT NOT NULL,
-        state TEXT NOT NULL,
-        idem_key TEXT UNIQUE,
-        fingerprint TEXT,
-        starts_at TEXT,
-        alert_status TEXT,
-        resolved_at REAL,
-        trigger TEXT NOT NULL,
-        options TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        started_at REAL,
-        finished_at REAL,
-        owner TEXT,
-        message TEXT NOT NULL DEFAULT '',
-        result TEXT NOT NULL DEFAULT '{}',
-        deliveries INTEGER NOT NULL DEFAULT 1,
-        ends_at TEXT,
-        outcome TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, created_at)",
-    "CREATE INDEX IF NOT EXISTS runs_by_alert ON runs (fingerprint, starts_at)",
-    "CREATE INDEX IF NOT EXISTS runs_by_playbook ON runs (playbook, fingerprint, created_at)",
-    "CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_at)",
-    """CREATE TABLE IF NOT EXISTS events (
-        run_id TEXT NOT NULL, ts REAL NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, ts)",
-    """CREATE TABLE IF NOT EXISTS resolved_alerts (
-        fingerprint TEXT NOT NULL, starts_at TEXT NOT NULL, ends_at TEXT, received_at REAL NOT NULL,
-        PRIMARY KEY (fingerprint, starts_at)
-    )""",
-)
 
 
 def iso(ts: float | None) -> str | None:
@@ -320,7 +284,7 @@ class Run:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Run:
+    def from_row(cls, row: Mapping[str, Any]) -> Run:
         data = dict(row)
         data["trigger"] = orjson.loads(data["trigger"])
         data["options"] = cast(RunOptions, orjson.loads(data["options"]))

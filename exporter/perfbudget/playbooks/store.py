@@ -1,36 +1,48 @@
-"""The audit log: every playbook run and every change of its state, in SQLite (WAL, synchronous=FULL).
+"""The audit log: every playbook run and every change of its state, in SQLite (WAL, synchronous=FULL), or in
+PostgreSQL shared by every replica (`database.url`: the same guarantees across machines).
 
 The database is also the work queue shared by every worker process: the webhook inserts `queued` runs and
 any worker thread of any process claims one with a single `UPDATE ... RETURNING`, so the per-playbook
 concurrency limit holds across processes. Idempotency rests on a UNIQUE key (playbook, alert fingerprint,
-startsAt): two processes receiving the same delivery at once cannot both insert it.
+startsAt): two processes (or replicas) receiving the same delivery at once cannot both insert it, and the
+insert itself (ON CONFLICT DO NOTHING) is what tells a repeated delivery.
 
 States: queued -> running -> succeeded | failed; queued -> skipped (cooldown); running -> interrupted (its
-process died: never re-run silently); succeeded -> rolled-back. A queued run has done nothing yet, so one
-left behind by a dead process simply waits for the next worker.
+process died, or with PostgreSQL its replica's lease lapsed: leases.py; never re-run silently); succeeded ->
+rolled-back. A queued run has done nothing yet, so one left behind by a dead process simply waits for the
+next worker. The SQL is written once for both databases (db/base.py says how).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ..config.model import Config
-from ..sqlite import prepare
+from ..db import Connection, Database, PostgresDatabase, SqliteDatabase
+from ..db.postgres import check_reachable
+from .intake import (
+    ManualShareFull,
+    QueueFull,
+    Recorded,
+    Resolution,
+    Submitted,
+    audit_path,
+    idempotency_key,
+    manual_share,
+)
+from .leases import lapsed, release_lease, renew_lease
 from .owners import alive_at_start
 from .records import (
     INTERRUPTED,
     QUEUED,
     RUNNING,
-    SCHEMA,
     SKIPPED,
     TERMINAL,
     NewRun,
@@ -41,137 +53,78 @@ from .records import (
     to_json_text,
 )
 from .recovery import discard_leftovers
+from .schema import migrate, schema_for
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SKIPPED", "TERMINAL", "ManualShareFull", "NewRun", "QueueFull", "Recorded", "Resolution", "Run", "Store",
-           "Submitted", "audit_path", "idempotency_key", "manual_share", "recover_interrupted"]
-
-
-class QueueFull(Exception):
-    """More runs are queued than `playbooks.queue_size`: a transient fault (the sender should retry)."""
-
-
-class ManualShareFull(QueueFull):
-    """Runs started by hand already fill their share of the queue (see `manual_share`)."""
-
-
-def manual_share(queue_size: int) -> int:
-    """How many queued runs started by hand the queue takes: half of it, at least one.
-
-    Dry runs need no token, so without this anyone could fill the queue with them and the Alertmanager
-    webhook, which shares it, would answer 503 until they drain. Capping runs started by hand at half
-    leaves the webhook the other half (with `queue_size` 1 the one slot is shared: there is no half).
-    """
-    return max(1, queue_size // 2)
-
-
-def audit_path(config: Config) -> Path:
-    return config.playbooks.audit_file or config.data_dir / "playbook-runs.sqlite"
-
-
-@dataclass(frozen=True)
-class Resolution:
-    fingerprint: str
-    starts_at: str
-    ends_at: str | None
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """What recording a `NewRun` gave: the run, and whether it already existed (a repeated delivery)."""
-
-    run: Run
-    duplicate: bool
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What recording one webhook delivery gave."""
-
-    submitted: list[Submitted]
-    # Firing alerts not started because the same alert (fingerprint, startsAt) was already resolved.
-    already_resolved: int
-    # Runs marked resolved by resolved alerts in the delivery.
-    resolved_runs: int
-    # Those runs, as they are now (with endsAt and when it was received).
-    resolved: list[Run] = field(default_factory=list)
-
-
-def idempotency_key(playbook: str, fingerprint: str, starts_at: str) -> str:
-    return f"{playbook}\x1f{fingerprint}\x1f{starts_at}"
+           "Submitted", "audit_path", "database_problem", "idempotency_key", "manual_share", "open_store",
+           "recover_interrupted"]
 
 
 class Store:
-    """The audit log. Thread-safe: one short-lived connection per operation."""
+    """The audit log. Thread-safe: one short operation per call, on its own (SQLite) or a pooled (PostgreSQL)
+    connection. `Store(path)` is the embedded SQLite file; `Store(database)` any `Database` (open_store)."""
 
-    def __init__(self, path: Path, busy_timeout: float = 5.0) -> None:
-        self.path = path
-        self._timeout = busy_timeout
-        prepare(path, SCHEMA, timeout=busy_timeout)
-        self._migrate()
+    def __init__(self, where: Path | Database, busy_timeout: float = 5.0, *, lease_seconds: float = 30.0) -> None:
+        self.db: Database = SqliteDatabase(where, busy_timeout) if isinstance(where, Path) else where
+        # The SQLite file (None with PostgreSQL: see `location`).
+        self.path: Path | None = where if isinstance(where, Path) else None
+        self.lease_seconds = lease_seconds
+        self.db.prepare(schema_for(self.db), lambda db: migrate(self.db, db))
         # Called with each run `finish` ended, after its commit (the outcome metrics: playbooks/outcomes.py).
         self.finished: list[Callable[[Run], None]] = []
 
-    def _migrate(self) -> None:
-        """Columns later versions added to `runs`, added to an older audit log, whose rows keep loading.
+    @property
+    def location(self) -> str:
+        """The SQLite file, or the PostgreSQL URL without its password."""
+        return self.db.location
 
-        Runs that had ended before verdicts were recorded get the outcome "" (settled, no verdict recorded),
-        so the outcome counters do not count a whole history once at the upgrade."""
-        with self._transaction() as db:
-            have = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
-            if "ends_at" not in have:
-                db.execute("ALTER TABLE runs ADD COLUMN ends_at TEXT")
-            if "outcome" not in have:
-                db.execute("ALTER TABLE runs ADD COLUMN outcome TEXT")
-                db.execute("UPDATE runs SET outcome = '' WHERE state NOT IN ('queued', 'running')")
+    def close(self) -> None:
+        self.db.close()
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
-        try:
-            db.row_factory = sqlite3.Row
-            # WAL's default NORMAL can lose the last commits on power loss; a run acknowledged to
-            # Alertmanager must survive that, so every commit is fsynced.
-            db.execute("PRAGMA synchronous=FULL")
-            yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[Connection]:
+        return self.db.connect()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            # IMMEDIATE takes the write lock up front, so check-then-insert is atomic across processes.
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _transaction(self, *, serial: bool = True) -> AbstractContextManager[Connection]:
+        """`serial` (every SQLite transaction is): one at a time everywhere, for a check-then-write; a write
+        to one run's own row needs no more than its row lock."""
+        return self.db.transaction(serial=serial)
 
     @staticmethod
-    def _event(db: sqlite3.Connection, run_id: str, event: str, **detail: Any) -> None:
-        db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, time.time(), event, to_json_text(detail)))
+    def _event(db: Connection, run_id: str, event: str, **detail: Any) -> None:
+        db.execute("INSERT INTO events (run_id, ts, event, detail) VALUES (?, ?, ?, ?)",
+                   (run_id, time.time(), event, to_json_text(detail)))
 
     @staticmethod
-    def _get(db: sqlite3.Connection, run_id: str) -> Run | None:
+    def _get(db: Connection, run_id: str) -> Run | None:
         row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return Run.from_row(row) if row else None
 
-    def _insert(self, db: sqlite3.Connection, new: NewRun, state: RunState, message: str, now: float) -> Run:
+    def _insert(self, db: Connection, new: NewRun, state: RunState, message: str, now: float) -> Run | None:
+        """The new run; None when its idempotency key is taken (the unique key decides, not a prior read)."""
         run_id = new_run_id()
-        db.execute(
+        row = db.execute(
             "INSERT INTO runs (id, playbook, mode, state, idem_key, fingerprint, starts_at, alert_status, trigger, "
-            "options, created_at, finished_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "options, created_at, finished_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (idem_key) DO NOTHING RETURNING *",
             (run_id, new.playbook, new.mode, state, new.idem_key, new.fingerprint, new.starts_at,
              "firing" if new.fingerprint else None, to_json_text(new.trigger), to_json_text(new.options), now,
              now if state in TERMINAL else None, message),
-        )
+        ).fetchone()
+        if row is None:
+            return None
         self._event(db, run_id, state, message=message, trigger=new.trigger.get("type"))
-        run = self._get(db, run_id)
-        assert run is not None
-        return run
+        return Run.from_row(row)
+
+    def _duplicate(self, db: Connection, new: NewRun) -> Submitted | None:
+        """The run `new` repeats (its delivery counted), or None when its idempotency key is new."""
+        row = db.execute("UPDATE runs SET deliveries = deliveries + 1 WHERE idem_key = ? RETURNING *",
+                         (new.idem_key,)).fetchone()
+        if row is None:
+            return None
+        self._event(db, row["id"], "duplicate-delivery", receiver=new.trigger.get("receiver"))
+        return Submitted(Run.from_row(row), True)
 
     # --- recording --------------------------------------------------------------------------------
 
@@ -191,11 +144,12 @@ class Store:
         resolved_runs = 0
         resolved: list[Run] = []
         with self._transaction() as db:
-            queued = db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", (QUEUED,)).fetchone()[0]
+            queued = db.execute("SELECT COUNT(*) AS n FROM runs WHERE state = ?", (QUEUED,)).fetchone()["n"]
             for end in resolutions:
-                db.execute("INSERT OR IGNORE INTO resolved_alerts VALUES (?, ?, ?, ?)",
-                           (end.fingerprint, end.starts_at, end.ends_at, now))
-                ids = [row[0] for row in db.execute(
+                db.execute("INSERT INTO resolved_alerts (fingerprint, starts_at, ends_at, received_at) "
+                           "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", (end.fingerprint, end.starts_at, end.ends_at,
+                                                                         now))
+                ids = [row["id"] for row in db.execute(
                     "SELECT id FROM runs WHERE fingerprint = ? AND starts_at = ? AND alert_status = 'firing'",
                     (end.fingerprint, end.starts_at))]
                 for run_id in ids:
@@ -207,15 +161,10 @@ class Store:
                     resolved.append(ended)
                 resolved_runs += len(ids)
             for new in firing:
-                if new.idem_key is not None:
-                    row = db.execute("SELECT * FROM runs WHERE idem_key = ?", (new.idem_key,)).fetchone()
-                    if row is not None:
-                        db.execute("UPDATE runs SET deliveries = deliveries + 1 WHERE id = ?", (row["id"],))
-                        self._event(db, row["id"], "duplicate-delivery", receiver=new.trigger.get("receiver"))
-                        existing = self._get(db, row["id"])
-                        assert existing is not None
-                        submitted.append(Submitted(existing, True))
-                        continue
+                repeated = self._duplicate(db, new) if new.idem_key is not None else None
+                if repeated is not None:
+                    submitted.append(repeated)
+                    continue
                 if new.fingerprint is not None and db.execute(
                     "SELECT 1 FROM resolved_alerts WHERE fingerprint = ? AND starts_at = ?",
                     (new.fingerprint, new.starts_at),
@@ -224,17 +173,20 @@ class Store:
                     already_resolved.add((new.fingerprint, new.starts_at))
                     continue
                 cooled = self._cooldown(db, new, cooldown_seconds, now)
-                if cooled is not None:
-                    submitted.append(Submitted(self._insert(db, new, SKIPPED, cooled, now), False))
-                    continue
-                if queued >= queue_size:
+                if cooled is None and queued >= queue_size:
                     raise QueueFull(f"{queued} runs are queued (playbooks.queue_size is {queue_size})")
-                queued += 1
-                submitted.append(Submitted(self._insert(db, new, QUEUED, "queued", now), False))
+                run = self._insert(db, new, SKIPPED if cooled else QUEUED, cooled or "queued", now)
+                if run is None:  # inserted meanwhile by a writer that did not take the lock: still one run
+                    repeated = self._duplicate(db, new)
+                    assert repeated is not None
+                    submitted.append(repeated)
+                    continue
+                queued += 0 if cooled else 1
+                submitted.append(Submitted(run, False))
         return Recorded(submitted, len(already_resolved), resolved_runs, resolved)
 
     @staticmethod
-    def _cooldown(db: sqlite3.Connection, new: NewRun, cooldown: float, now: float) -> str | None:
+    def _cooldown(db: Connection, new: NewRun, cooldown: float, now: float) -> str | None:
         """Why `new` must be skipped: the same playbook ran for the same alert within the cooldown."""
         if new.fingerprint is None or cooldown <= 0:
             return None
@@ -253,16 +205,18 @@ class Store:
         share = manual_share(queue_size)
         with self._transaction() as db:
             # Runs started by hand are the ones without an idempotency key (alerts always have one).
-            manual = db.execute("SELECT COUNT(*) FROM runs WHERE state = ? AND idem_key IS NULL",
-                                (QUEUED,)).fetchone()[0]
+            manual = db.execute("SELECT COUNT(*) AS n FROM runs WHERE state = ? AND idem_key IS NULL",
+                                (QUEUED,)).fetchone()["n"]
             if manual >= share:
                 raise ManualShareFull(f"the share of the queue for runs started by hand is full: {manual} are queued "
                                       f"(at most {share}, half of playbooks.queue_size {queue_size}; the rest is kept "
                                       "for the Alertmanager webhook)")
-            queued = db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", (QUEUED,)).fetchone()[0]
+            queued = db.execute("SELECT COUNT(*) AS n FROM runs WHERE state = ?", (QUEUED,)).fetchone()["n"]
             if queued >= queue_size:
                 raise QueueFull(f"{queued} runs are queued (playbooks.queue_size is {queue_size})")
-            return self._insert(db, new, QUEUED, "queued", time.time())
+            run = self._insert(db, new, QUEUED, "queued", time.time())
+        assert run is not None  # runs started by hand have no idempotency key
+        return run
 
     # --- the queue --------------------------------------------------------------------------------
 
@@ -270,27 +224,42 @@ class Store:
         """Take the oldest queued run whose playbook has fewer than `max_concurrent` running (or `run_id`)."""
         now = time.time()
         with self._transaction() as db:
+            if self.db.shared:  # the lease first: a replica never holds a run it has no claim on
+                renew_lease(self.db, db, owner, self.lease_seconds)
+            # The outer `state = ?` too: whatever a concurrent writer did, a run is taken from `queued` once.
             row = db.execute(
-                "UPDATE runs SET state = ?, owner = ?, started_at = ? WHERE id = ("
-                " SELECT r.id FROM runs r WHERE r.state = ? AND (? IS NULL OR r.id = ?) AND"
+                "UPDATE runs SET state = ?, owner = ?, started_at = ? WHERE state = ? AND id = ("
+                " SELECT r.id FROM runs r WHERE r.state = ? AND (CAST(? AS TEXT) IS NULL OR r.id = ?) AND"
                 " (SELECT COUNT(*) FROM runs x WHERE x.playbook = r.playbook AND x.state = ?) < ?"
-                " ORDER BY r.created_at, r.id LIMIT 1) RETURNING id",
-                (RUNNING, owner, now, QUEUED, run_id, run_id, RUNNING, max_concurrent),
+                " ORDER BY r.created_at, r.id LIMIT 1) RETURNING *",
+                (RUNNING, owner, now, QUEUED, QUEUED, run_id, run_id, RUNNING, max_concurrent),
             ).fetchone()
             if row is None:
                 return None
-            self._event(db, row[0], RUNNING, owner=owner)
-            return self._get(db, row[0])
+            self._event(db, row["id"], RUNNING, owner=owner)
+            return Run.from_row(row)
+
+    def renew(self, owner: str) -> None:
+        """Renew `owner`'s lease on the runs it holds (shared store only; with SQLite its pid is the lease)."""
+        if self.db.shared:
+            with self._transaction(serial=False) as db:
+                renew_lease(self.db, db, owner, self.lease_seconds)
+
+    def release(self, owner: str) -> None:
+        """`owner` holds nothing any more (its runner closed with no run in flight)."""
+        if self.db.shared:
+            with self._transaction(serial=False) as db:
+                release_lease(db, owner)
 
     def progress(self, run_id: str, result: RunResult, message: str) -> None:
         """The result so far, written after every action so a crash loses at most the one in flight."""
-        with self._transaction() as db:
+        with self._transaction(serial=False) as db:
             db.execute("UPDATE runs SET result = ?, message = ? WHERE id = ?",
                        (to_json_text(result.to_json()), message, run_id))
 
     def finish(self, run_id: str, state: RunState, message: str, result: RunResult) -> Run:
         now = time.time()
-        with self._transaction() as db:
+        with self._transaction(serial=False) as db:
             db.execute(
                 "UPDATE runs SET state = ?, message = ?, result = ?, finished_at = ? WHERE id = ?",
                 (state, message, to_json_text(result.to_json()), now, run_id),
@@ -307,7 +276,7 @@ class Store:
 
     def mark(self, run_id: str, state: RunState, message: str, result: RunResult | None = None) -> Run:
         """A later state change of a finished run (rolled back), with its own event."""
-        with self._transaction() as db:
+        with self._transaction(serial=False) as db:
             if result is not None:
                 db.execute("UPDATE runs SET result = ? WHERE id = ?", (to_json_text(result.to_json()), run_id))
             db.execute("UPDATE runs SET state = ?, message = ? WHERE id = ?", (state, message, run_id))
@@ -317,21 +286,25 @@ class Store:
         return run
 
     def interrupt_orphans(self, alive: Callable[[str], bool]) -> list[Run]:
-        """Mark running runs whose owner is dead as interrupted; returns them."""
+        """Mark running runs whose owner is dead as interrupted; returns them. With SQLite `alive` tells (by
+        pid); with PostgreSQL the owner's lease does (leases.py), and `alive` is not asked."""
         found: list[Run] = []
         with self._transaction() as db:
-            rows = db.execute("SELECT id, owner FROM runs WHERE state = ?", (RUNNING,)).fetchall()
-            for row in rows:
-                if row["owner"] and alive(row["owner"]):
-                    continue
-                message = (f"interrupted: the process running it ({row['owner']}) ended before it finished; "
-                           "it was not re-run (check what its actions did, then run it again)")
-                db.execute("UPDATE runs SET state = ?, message = ?, finished_at = ? WHERE id = ?",
-                           (INTERRUPTED, message, time.time(), row["id"]))
-                self._event(db, row["id"], INTERRUPTED, message=message)
-                run = self._get(db, row["id"])
-                assert run is not None
-                found.append(run)
+            orphans: list[tuple[str, str]] = []
+            if self.db.shared:
+                orphans = [(gone.run_id, gone.message(self.lease_seconds)) for gone in lapsed(self.db, db)]
+            else:
+                for row in db.execute("SELECT id, owner FROM runs WHERE state = ?", (RUNNING,)).fetchall():
+                    if not (row["owner"] and alive(row["owner"])):
+                        orphans.append((row["id"], f"interrupted: the process running it ({row['owner']}) ended "
+                                        "before it finished; it was not re-run (check what its actions did, then "
+                                        "run it again)"))
+            for run_id, message in orphans:
+                row = db.execute("UPDATE runs SET state = ?, message = ?, finished_at = ? WHERE id = ? AND state = ? "
+                                 "RETURNING *", (INTERRUPTED, message, time.time(), run_id, RUNNING)).fetchone()
+                if row is not None:
+                    self._event(db, run_id, INTERRUPTED, message=message)
+                    found.append(Run.from_row(row))
         return found
 
     # --- reading ----------------------------------------------------------------------------------
@@ -342,7 +315,8 @@ class Store:
             if run is not None and events:
                 run.events = [
                     {"ts": row["ts"], "event": row["event"], **orjson.loads(row["detail"])}
-                    for row in db.execute("SELECT * FROM events WHERE run_id = ? ORDER BY ts, rowid", (run_id,))
+                    for row in db.execute(f"SELECT * FROM events WHERE run_id = ? ORDER BY ts, {self.db.sequence}",
+                                          (run_id,))
                 ]
         return run
 
@@ -389,9 +363,9 @@ class Store:
         where, args = ("AND playbook = ?", (playbook,)) if playbook is not None else ("", ())
         out: dict[str, dict[str, int]] = {}
         with self._connect() as db:
-            for row in db.execute(f"SELECT playbook, mode, COUNT(*) FROM runs WHERE state != 'skipped' {where} "
-                                  "GROUP BY playbook, mode", args):
-                out.setdefault(row[0], {})[row[1]] = row[2]
+            for row in db.execute(f"SELECT playbook, mode, COUNT(*) AS n FROM runs WHERE state != 'skipped' "
+                                  f"{where} GROUP BY playbook, mode", args):
+                out.setdefault(row["playbook"], {})[row["mode"]] = row["n"]
         return out
 
     def resolved_runs(self, playbook: str | None = None) -> list[Run]:
@@ -403,23 +377,42 @@ class Store:
         return [Run.from_row(row) for row in rows]
 
     def version(self) -> int:
-        """Grows with every change of any run (each one writes an event): a cached reading is current while
-        this has not moved."""
+        """Moves with every change of any run (each one writes an event): a cached reading is current while
+        this has not moved. PostgreSQL hands out sequence numbers before commit, so a transaction may commit
+        a lower one after a higher is seen: the count of events moves then, and the two make the version."""
+        count = ", COUNT(*) AS n" if self.db.shared else ""
         with self._connect() as db:
-            value: int = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
-        return value
+            row = db.execute(f"SELECT COALESCE(MAX({self.db.sequence}), 0) AS top{count} FROM events").fetchone()
+        top: int = row["top"]
+        return (top << 32) | (row["n"] & 0xFFFFFFFF) if self.db.shared else top
 
     def settle(self, run_id: str, outcome: str) -> bool:
         """Record an execute's verdict once: True for the one caller (of any process) that recorded it."""
-        with self._transaction() as db:
+        with self._transaction(serial=False) as db:
             changed: int = db.execute("UPDATE runs SET outcome = ? WHERE id = ? AND outcome IS NULL",
                                       (outcome, run_id)).rowcount
         return changed == 1
 
     def count(self, state: str) -> int:
         with self._connect() as db:
-            value: int = db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", (state,)).fetchone()[0]
+            value: int = db.execute("SELECT COUNT(*) AS n FROM runs WHERE state = ?", (state,)).fetchone()["n"]
         return value
+
+
+def open_store(config: Config) -> Store:
+    """The configured audit log: PostgreSQL at `database.url`, else the SQLite file (`audit_path`).
+    DatabaseUnreachable (naming the URL without its password) when the database cannot be used."""
+    if config.database.url is None:
+        return Store(audit_path(config))
+    return Store(PostgresDatabase(config.database.url, config.database.connect_timeout_seconds),
+                 lease_seconds=config.database.lease_seconds)
+
+
+def database_problem(config: Config) -> str | None:
+    """Why the configured shared store cannot be reached (None: it can, or the store is the embedded one)."""
+    if config.database.url is None:
+        return None
+    return check_reachable(config.database.url, config.database.connect_timeout_seconds)
 
 
 def recover_interrupted(config: Config) -> list[Run]:
@@ -427,10 +420,14 @@ def recover_interrupted(config: Config) -> list[Run]:
 
     Queued runs stay queued (they never started, so running them now is not a re-run) and the new
     workers take them. Called by `perfbudget serve` once per start; old dry runs leave the log here too.
+    With PostgreSQL only runs whose replica's lease has lapsed are: the other replicas are running.
     """
-    store = Store(audit_path(config))
-    store.prune(time.time() - config.playbooks.retention_days * 86400)
-    runs = store.interrupt_orphans(alive_at_start)
+    store = open_store(config)
+    try:
+        store.prune(time.time() - config.playbooks.retention_days * 86400)
+        runs = store.interrupt_orphans(alive_at_start)
+    finally:
+        store.close()
     for run in runs:
         discard_leftovers(config, run.id)
     return runs
