@@ -10,72 +10,23 @@ as `histogram_quantile` would give them on the same data.
 
 from __future__ import annotations
 
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from ..promql import Progress, PrometheusClient, PrometheusError, is_prometheus, matchers, seconds
 from ..vitals import VITALS
 from .sources import Histograms
 
-Progress = Callable[[str], None]
+__all__ = [
+    "Progress",
+    "PrometheusClient",
+    "PrometheusError",
+    "PrometheusService",
+    "PrometheusVitals",
+    "is_prometheus",
+]
 DURATION = "http_server_request_duration_seconds"
-
-
-class PrometheusError(RuntimeError):
-    pass
-
-
-def is_prometheus(url: str, timeout: float = 10.0) -> bool:
-    """Whether `url` is a Prometheus server (its /api/v1/status/buildinfo answers)."""
-    try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/api/v1/status/buildinfo", timeout=timeout) as response:
-            body = json.loads(response.read())
-    except (urllib.error.URLError, ValueError, OSError):
-        return False
-    return isinstance(body, dict) and body.get("status") == "success" and "version" in (body.get("data") or {})
-
-
-def _matchers(selector: Mapping[str, str]) -> str:
-    return ",".join(f"{key}={json.dumps(value)}" for key, value in sorted(selector.items()))
-
-
-def _seconds(value: float) -> str:
-    return f"{max(1, round(value))}s"
-
-
-class PrometheusClient:
-    def __init__(self, url: str, progress: Progress = lambda line: None, timeout: float = 60.0) -> None:
-        self.url = url.rstrip("/")
-        self._progress = progress
-        self._timeout = timeout
-        self.queries = 0
-
-    def _get(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
-        self.queries += 1
-        self._progress(f"prometheus: query {self.queries}: {params['query'][:90]}")
-        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=self._timeout) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise PrometheusError(f"{self.url}: {params['query']!r}: HTTP {exc.code}: {exc.read()[:300]!r}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise PrometheusError(f"{self.url}: {params['query']!r}: {exc}") from None
-        if body.get("status") != "success":
-            raise PrometheusError(f"{self.url}: {params['query']!r}: {body.get('error')}")
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-    def query(self, query: str, at: float) -> list[dict[str, Any]]:
-        return self._get("/api/v1/query", {"query": query, "time": f"{at:.3f}"})
-
-    def query_range(self, query: str, start: float, end: float, step: int) -> list[dict[str, Any]]:
-        return self._get("/api/v1/query_range", {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}",
-                                                 "step": str(step)})
 
 
 def _histogram(buckets: Mapping[str, float]) -> tuple[tuple[float, ...], list[float]]:
@@ -105,7 +56,7 @@ class PrometheusVitals:
             by_route: dict[str | None, dict[str, dict[str, float]]] = {}
             for name, vital in VITALS.items():
                 rows = self._client.query(
-                    f"sum by (route, le) (increase({vital.metric}_bucket[{_seconds(end - start)}]))", end)
+                    f"sum by (route, le) (increase({vital.metric}_bucket[{seconds(end - start)}]))", end)
                 for row in rows:
                     le, route, value = row["metric"].get("le"), row["metric"].get("route", ""), float(row["value"][1])
                     if le is None:
@@ -146,11 +97,11 @@ class PrometheusService:
 
     def __init__(self, client: PrometheusClient, selector: Mapping[str, str], now: float) -> None:
         self._client = client
-        self._match = _matchers(selector)
+        self._match = matchers(selector)
         self._now = now
 
     def window(self, start: float, end: float) -> dict[str, dict[str, Any]]:
-        end, span = min(end, self._now), _seconds(end - start)
+        end, span = min(end, self._now), seconds(end - start)
         by = "http_request_method, http_route"
         errors_match = ",".join(filter(None, [self._match, 'http_response_status_code=~"5.."']))
         out: dict[str, dict[str, Any]] = {}
@@ -172,6 +123,6 @@ class PrometheusService:
         return {key: entry for key, entry in out.items() if entry["count"] > 0}
 
     def availability(self, start: float, end: float) -> dict[str, Any]:
-        rows = self._client.query(f"avg(avg_over_time(up{{{self._match}}}[{_seconds(end - start)}]))",
+        rows = self._client.query(f"avg(avg_over_time(up{{{self._match}}}[{seconds(end - start)}]))",
                                   min(end, self._now))
         return {"percent": 100.0 * float(rows[0]["value"][1]) if rows else None}
