@@ -12,7 +12,10 @@ import pytest
 from flask import Flask
 from prometheus_client import CollectorRegistry
 
+from perfbudget.devices import DEVICES
+from perfbudget.metrics import SPECIAL_ROUTES, Metrics
 from perfbudget.subparts import BREAKDOWNS, PART_BUCKETS, split
+from perfbudget.vitals import VITALS, bucket_edges
 
 from .samples import sample
 
@@ -127,3 +130,22 @@ def test_with_sites_the_parts_carry_the_site_label(make_app: Callable[..., Flask
     _post(app, [_report("LCP", 2000, "v-1", PARTS)])
     assert sample(registry, "perfbudget_lcp_subpart_seconds_count",
                   {"route": "/cart", "device": "desktop", "site": "shop", "subpart": "element_render_delay"}) == 1
+
+
+@pytest.mark.parametrize("sites", [0, 2])
+def test_every_label_tuple_of_the_parts_has_its_slot_and_no_more(sites: int) -> None:
+    metrics = Metrics(CollectorRegistry(), {name: bucket_edges(v) for name, v in VITALS.items()}, max_routes=3,
+                      sites=sites)
+    try:
+        routes = ["/a", "/b", "/c", *SPECIAL_ROUTES]
+        site_values = [(f"site-{i}",) for i in range(sites)] + [("other",)] if sites else [()]
+        for name, breakdown in BREAKDOWNS.items():
+            family = metrics.breakdowns[name]
+            for route in routes:
+                for device in DEVICES:
+                    for site in site_values:
+                        for part in breakdown.names:
+                            assert family.observer((route, device, *site, part)) is not None, (route, device, site)
+            assert family.observer(("/d", "phone", *site_values[0], breakdown.names[0])) is None  # a 4th route
+    finally:
+        metrics.close()
