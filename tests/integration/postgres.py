@@ -57,8 +57,9 @@ def _as_postgres(args: list[str], **kwargs: object) -> subprocess.CompletedProce
 
 
 @contextmanager
-def postgres_server() -> Iterator[Postgres]:
-    """Start a server (skip the test when PostgreSQL is not installed); stop it and remove its files after."""
+def postgres_server(*, durable: bool = False) -> Iterator[Postgres]:
+    """Start a server (skip the test when PostgreSQL is not installed); stop it and remove its files after.
+    `durable`: fsync and synchronous commits on, as in production (benchmarks/run_store.py), else off."""
     bin_dir = binaries()
     if bin_dir is None or shutil.which("runuser") is None:
         pytest.skip("PostgreSQL is not installed (scripts/install-test-deps installs Debian's postgresql)")
@@ -76,8 +77,8 @@ def postgres_server() -> Iterator[Postgres]:
     os.chown(log, owner.pw_uid, owner.pw_gid)
     server = subprocess.Popen(
         ["runuser", "-u", USER, "--", str(bin_dir / "postgres"), "-D", str(data), "-p", str(port),
-         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={root}", "-c", "fsync=off",
-         "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"],
+         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={root}", "-c", "max_connections=200",
+         *([] if durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])],
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
     pg = Postgres("127.0.0.1", port, data, log)
