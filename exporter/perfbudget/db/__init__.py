@@ -8,8 +8,18 @@ the embedded default, one host; `postgres` is the shared one.
 
 from __future__ import annotations
 
+import sqlite3
+
+import psycopg
+
 from .base import Connection, Cursor, Database, DatabaseUnreachable
 from .postgres import PostgresDatabase
 from .sqlite import SqliteDatabase
 
-__all__ = ["Connection", "Cursor", "Database", "DatabaseUnreachable", "PostgresDatabase", "SqliteDatabase"]
+#: What an answer turns into a 503 (retry later), whichever the database: locked or busy beyond the
+#: timeout, a full disk, a connection lost or refused, a fail-over in progress.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError, psycopg.OperationalError,
+                                                 DatabaseUnreachable)
+
+__all__ = ["TRANSIENT_ERRORS", "Connection", "Cursor", "Database", "DatabaseUnreachable", "PostgresDatabase",
+           "SqliteDatabase"]
