@@ -29,8 +29,10 @@ default config reserves with and without the navigation_type label. Figures only
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -319,9 +321,6 @@ def series_table(sites: int = 3) -> list[str]:
 
 def frames_per_day(routes: int, minutes: int) -> list[str]:
     """summary.sqlite's bytes per day of minute frames for `routes` busy routes, without and with the parts."""
-    import bisect
-    import random
-
     edges = histogram_edges(load_budgets(Config().budgets_file))
     values = {"LCP": 2.2, "FCP": 1.0, "TTFB": 0.3, "CLS": 0.05, "INP": 0.15}
     parts = {key: 0.4 for key in PART_EDGES}
