@@ -174,3 +174,14 @@ def test_a_site_filtered_summary_reads_the_parts_since_start(make_app: Callable[
     assert shop_parts["samples"] == 10 and shop_parts["dominant"] == "resource_load_delay"
     assert shop_parts["counts"].startswith("since the exporter started")
     assert client.get("/api/web-vitals?site=blog").json["metrics"]["LCP"]["breakdown"] is None
+
+
+def test_a_filter_the_parts_have_no_label_for_gives_no_breakdown(make_app: Callable[..., Flask]) -> None:
+    """The parts have no navigation_type (nor version) label: a ?navigation= answer cannot split them."""
+    client = make_app(beacons={"navigation_type_label": True}).test_client()
+    answer = client.post("/api/web-vitals", data=json.dumps([_lcp(i, "/cart", 150, 1400, 400, 100) for i in range(5)]),
+                         headers={"Content-Type": "text/plain", "Origin": "https://shop.test"})
+    assert answer.status_code == 200, answer.json
+    assert client.get("/api/web-vitals").json["metrics"]["LCP"]["breakdown"]["samples"] == 5
+    hard = client.get("/api/web-vitals?navigation=hard").json["metrics"]["LCP"]
+    assert hard["samples"] == 5 and hard["breakdown"] is None

@@ -7,7 +7,8 @@ vital's p75, and a route's breakdown is that route's. That costs 7 more series p
 which only those that changed in the hour are written (benchmarks/memory.py --series-table --frames: about
 1.8x summary.sqlite's bytes, 8.2 -> 14.6 MiB a day for 50 routes busy every minute), a modest price for a
 breakdown of the same window as its vital. A filtered answer (`?site=`) reads them from the live store since
-start, as label_counts.py does the vitals.
+start, as label_counts.py does the vitals; a `?version=` or `?navigation=` answer has none (the parts have
+neither label).
 
 Each part's p75 is interpolated in its own histogram (PromQL's histogram_quantile); its `share` is its p75
 over the sum of the parts' p75s (p75s do not add up to the vital's p75: the shares say how the time splits,
