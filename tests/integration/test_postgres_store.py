@@ -152,3 +152,18 @@ def test_an_unreachable_database_is_named_without_its_password(pg: Postgres) -> 
     problem = check_reachable(wrong, 2)
     assert problem is not None and "not-the-password" not in problem and "password authentication failed" in problem
     assert check_reachable(pg.url(), 2) is None
+
+
+def test_the_version_moves_when_an_earlier_transaction_commits_after_a_later_one(url: str) -> None:
+    store = Store(PostgresDatabase(url))
+    run = store.submit(NewRun("nap", "dry-run", {"type": "manual"}), queue_size=10)
+    event = "INSERT INTO perfbudget.events (run_id, ts, event, detail) VALUES (%s, 0, 'test', '{}')"
+    with psycopg.connect(url) as slow, psycopg.connect(url, autocommit=True) as quick:
+        slow.execute(event, (run.id,))  # takes its sequence number, does not commit yet
+        quick.execute(event, (run.id,))  # a higher one, committed
+        seen = store.version()
+        slow.commit()
+    assert store.version() != seen  # a cache keyed on the version sees the late commit
+    before = store.version()
+    store.claim("1:me", max_concurrent=1)
+    assert store.version() != before

@@ -57,6 +57,10 @@ from .schema import migrate, schema_for
 
 log = logging.getLogger(__name__)
 
+# How far below the highest event a commit may land late (PostgreSQL: transactions in flight take their
+# sequence numbers before they commit); far more than the events written while one transaction is open.
+_LATE_COMMITS = 10_000
+
 __all__ = ["SKIPPED", "TERMINAL", "ManualShareFull", "NewRun", "QueueFull", "Recorded", "Resolution", "Run", "Store",
            "Submitted", "audit_path", "database_problem", "idempotency_key", "manual_share", "open_store",
            "recover_interrupted"]
@@ -379,12 +383,15 @@ class Store:
     def version(self) -> int:
         """Moves with every change of any run (each one writes an event): a cached reading is current while
         this has not moved. PostgreSQL hands out sequence numbers before commit, so a transaction may commit
-        a lower one after a higher is seen: the count of events moves then, and the two make the version."""
-        count = ", COUNT(*) AS n" if self.db.shared else ""
+        a lower one after a higher is seen: the count of the latest events (an index range, however long the
+        log) moves then, and the two make the version."""
         with self._connect() as db:
-            row = db.execute(f"SELECT COALESCE(MAX({self.db.sequence}), 0) AS top{count} FROM events").fetchone()
-        top: int = row["top"]
-        return (top << 32) | (row["n"] & 0xFFFFFFFF) if self.db.shared else top
+            top: int = db.execute(f"SELECT COALESCE(MAX({self.db.sequence}), 0) AS top FROM events").fetchone()["top"]
+            if not self.db.shared:
+                return top
+            recent: int = db.execute("SELECT COUNT(*) AS n FROM events WHERE seq > ?",
+                                     (top - _LATE_COMMITS,)).fetchone()["n"]
+        return (top << 32) | recent
 
     def settle(self, run_id: str, outcome: str) -> bool:
         """Record an execute's verdict once: True for the one caller (of any process) that recorded it."""
