@@ -42,7 +42,9 @@ def validate_all(path: Path | None, env: Mapping[str, str] | None = None) -> tup
         return None, exc.errors
     errors: list[str] = []
     try:
-        load_budgets(config.budgets_file)
+        budgets = load_budgets(config.budgets_file)
+        errors += budgets.site_errors([site.name for site in config.sites],
+                                      str(config.budgets_file or "the bundled budgets"))
     except ConfigError as exc:
         errors += exc.errors
     try:

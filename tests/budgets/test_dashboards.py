@@ -32,10 +32,10 @@ def test_a_route_and_device_budget_is_drawn_in_its_vitals_panel_beside_the_site_
                         "budget lcp-products-phone (p75 2s, route /products/.*, phone)"}
     specific = lcp["budget lcp-products-phone (p75 2s, route /products/.*, phone)"]
     assert specific.startswith("vector(2) and on () (")
-    assert 'route=~"$route",device=~"$device",route=~"/products/.*",device="phone"' in specific
+    assert 'route=~"$route",device=~"$device",site=~"$site",route=~"/products/.*",device="phone"' in specific
     # The site-wide line leaves the pairs the specific budget owns to it, as the alerts do.
     general = lcp["budget lcp (p75 2.5s, every route and device)"]
-    assert 'unless on (route, device) route_device:perfbudget_lcp_seconds_count:increase1h' \
+    assert 'unless on (route, device, site) route_device:perfbudget_lcp_seconds_count:increase1h' \
            '{route=~"/products/.*",device="phone"}' in general
     assert set(_budget_targets(_panel(web, "timeseries", "INP p75"))) == {
         "budget inp (p75 200ms, every route and device)"}

@@ -61,12 +61,13 @@ def test_env_overrides_reach_the_rules_and_are_named_in_the_header() -> None:
 def test_a_general_budget_leaves_the_routes_of_a_more_specific_one_alone() -> None:
     web = rule_files(load_budgets(env={}))[0]
     lcp = next(a for a in web.alerts if a.alert == naming.ALERT_VITAL_BUDGET and a.labels["budget"] == "lcp")
-    assert lcp.expr == (
+    assert lcp.expr.startswith(
+        "(\n"
         "route_device:perfbudget_lcp_seconds:p75_1h > 2.5\n"
-        "and on (route, device) route_device:perfbudget_lcp_seconds_count:increase1h >= 50\n"
+        "and on (route, device, site) route_device:perfbudget_lcp_seconds_count:increase1h >= 50\n"
         'and on (route) max by (route) (perfbudget_route_distinct_clients{window="1h"}) >= 5\n'
-        'unless on (route, device) route_device:perfbudget_lcp_seconds_count:increase1h{route=~"/products/.*",'
-        'device="phone"}')
+        'unless on (route, device, site) route_device:perfbudget_lcp_seconds_count:increase1h{route=~"/products/.*",'
+        'device="phone"}\n)\n* on (route, device, site) group_left (cause) (\n')
     assert dict(lcp.labels) == {"severity": "critical", "metric": "LCP", "budget": "lcp"}
     assert lcp.annotations["runbook_url"] == "http://127.0.0.1:9478/api/perf-fix?metric=LCP"
 

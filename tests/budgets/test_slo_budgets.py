@@ -145,10 +145,18 @@ def test_a_burn_rate_alert_reads_both_windows_over_one_threshold_with_both_guard
     page = alerts[0]
     scope = '{route=~"/products/.*",device="phone"}'
     assert page.expr == (
+        "(\n"
         f"route_device:perfbudget_lcp_seconds:error_ratio_le2_5_1h{scope} > 0.36\n"
-        f"and on (route, device) route_device:perfbudget_lcp_seconds:error_ratio_le2_5_5m{scope} > 0.36\n"
-        f"and on (route, device) route_device:perfbudget_lcp_seconds_count:increase1h{scope} >= 50\n"
-        'and on (route) max by (route) (perfbudget_route_distinct_clients{window="1h"}) >= 5')
+        f"and on (route, device, site) route_device:perfbudget_lcp_seconds:error_ratio_le2_5_5m{scope} > 0.36\n"
+        f"and on (route, device, site) route_device:perfbudget_lcp_seconds_count:increase1h{scope} >= 50\n"
+        'and on (route) max by (route) (perfbudget_route_distinct_clients{window="1h"}) >= 5\n'
+        ")\n"
+        "* on (route, device, site) group_left (cause) (\n"
+        "  0 * route_device:perfbudget_lcp_subpart_seconds:dominant_p75_1h + 1\n"
+        "  or on (route, device, site)\n"
+        f'  label_replace(0 * route_device:perfbudget_lcp_seconds:error_ratio_le2_5_1h{scope} + 1, "cause", "unknown", '
+        '"", "")\n'
+        ")")
     assert dict(page.labels) == {"severity": "critical", "metric": "LCP", "budget": "lcp-slo-97_5-phone-products",
                                  "long_window": "1h", "short_window": "5m"}
     assert page.annotations["runbook_url"] == "http://127.0.0.1:9478/api/perf-fix?metric=LCP"
@@ -164,8 +172,9 @@ def test_the_error_ratio_is_recorded_once_per_window_and_threshold_from_the_raw_
     ratios = [name for name in records if ":error_ratio_" in name]
     assert ratios == [f"route_device:perfbudget_lcp_seconds:error_ratio_le2_5_{w}"
                       for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")]
-    assert records[ratios[0]] == ('1 - sum by (route, device) (increase(perfbudget_lcp_seconds_bucket{le="2.5"}[5m]))\n'
-                                  "/ sum by (route, device) (increase(perfbudget_lcp_seconds_count[5m]))")
+    assert records[ratios[0]] == (
+        '1 - sum by (route, device, site) (increase(perfbudget_lcp_seconds_bucket{le="2.5"}[5m]))\n'
+        "/ sum by (route, device, site) (increase(perfbudget_lcp_seconds_count[5m]))")
     # The 1h count is stage 1's (the budget's window): recorded once in the rule file, not twice.
     counts = [name for name in records if name.endswith(("_count:increase1h", "_count:increase6h"))]
     assert counts == ["route_device:perfbudget_lcp_seconds_count:increase6h"]
@@ -177,8 +186,9 @@ def test_the_error_ratio_is_recorded_once_per_window_and_threshold_from_the_raw_
 def test_without_guards_an_alert_reads_the_two_windows_alone(make_budgets: Callable[..., Budgets]) -> None:
     budgets = make_budgets(objectives=[{**LCP_75, "min_samples": 0, "min_clients": 0}])
     records, alerts = _rules(budgets)
-    assert alerts[0].expr == ("route_device:perfbudget_lcp_seconds:error_ratio_le2_5_1d > 0.7\n"
-                              "and on (route, device) route_device:perfbudget_lcp_seconds:error_ratio_le2_5_2h > 0.7")
+    assert alerts[0].expr.startswith(
+        "(\nroute_device:perfbudget_lcp_seconds:error_ratio_le2_5_1d > 0.7\n"
+        "and on (route, device, site) route_device:perfbudget_lcp_seconds:error_ratio_le2_5_2h > 0.7\n)\n")
     assert not [name for name in records if ":increase" in name]
 
 
@@ -204,9 +214,11 @@ def test_the_web_vitals_dashboard_draws_each_objective_only_when_there_are_some(
     share = panels["lcp-slo-75-checkout: LCP good share against 75%"]
     assert [t["legendFormat"] for t in share["targets"]] == ["good share", "good share over 1d", "objective 75%"]
     assert share["targets"][1]["expr"] == (
-        'sum(increase(perfbudget_lcp_seconds_bucket{le="2.5",route=~"/checkout",route=~"$route",device=~"$device"}'
+        'sum(increase(perfbudget_lcp_seconds_bucket{le="2.5",route=~"/checkout",route=~"$route",device=~"$device",'
+        'site=~"$site"}'
         "[1d]))\n"
-        '/ sum(increase(perfbudget_lcp_seconds_count{route=~"/checkout",route=~"$route",device=~"$device"}[1d]))')
+        '/ sum(increase(perfbudget_lcp_seconds_count{route=~"/checkout",route=~"$route",device=~"$device",'
+        'site=~"$site"}[1d]))')
     left = panels["lcp-slo-75-checkout: error budget left over 28d"]
     assert left["targets"][0]["expr"].startswith("1 - (1 - (sum(increase(perfbudget_lcp_seconds_bucket{le=\"2.5\"")
     assert left["targets"][0]["expr"].endswith("[28d])))) / 0.25")

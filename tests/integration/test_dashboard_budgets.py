@@ -58,7 +58,8 @@ def lines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, di
 def _drawn(prom: Server, budget_lines: dict[str, str], route: str) -> dict[str, float]:
     out = {}
     for legend, expr in budget_lines.items():
-        result = prom_query(prom, expr.replace("$route", route).replace("$device", ".*"))["result"]
+        expr = expr.replace("$route", route).replace("$device", ".*").replace("$site", ".*")
+        result = prom_query(prom, expr)["result"]
         if result:
             out[legend] = float(result[0]["value"][1])
     return out

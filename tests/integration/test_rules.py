@@ -18,6 +18,9 @@ from perfbudget.budgets import naming
 from perfbudget.budgets.dashboards import panels_with_targets
 from perfbudget.budgets.generate import generate, generate_files
 from perfbudget.budgets.model import load_budgets
+from perfbudget.config import load_config
+from perfbudget.playbooks.model import load_playbooks
+from perfbudget.vitals import VITALS
 
 from .stack import Server, beacon, exporter, http, prom_query, prometheus, wait_for
 
@@ -26,7 +29,8 @@ REPO = Path(__file__).parents[2]
 RULES = sorted((REPO / naming.RULES_DIR).glob("*.yml"))
 RULE_TESTS = sorted((REPO / naming.RULE_TESTS_DIR).glob("*.yml"))
 # Grafana's own variables as it substitutes them ($__range: the dashboard's time range), and the dashboards'.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$route": ".*", "$device": ".*", "$job": ".*"}
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$route": ".*", "$device": ".*", "$job": ".*",
+                     "$site": ".*", "$version": ".*", "$navigation": ".*"}
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -140,11 +144,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
         yield exp, prom
 
 
+# /slow's LCP attribution (ms, adding up to its 3.5 s): the LCP image is loaded, then waits to be painted.
+SLOW_SUBPARTS = {"timeToFirstByte": 300.0, "resourceLoadDelay": 300.0, "resourceLoadDuration": 500.0,
+                 "elementRenderDelay": 2400.0}
+
+
 def _send(exp: Server, start: int, end: int) -> None:
-    """Page loads on /slow at 3.5 s LCP (over both budgets), on /fast at 1 s, INP good everywhere."""
+    """Page loads on /slow at 3.5 s LCP (over both budgets) whose subparts say element render delay, on /bare at
+    3.5 s with no attribution (over the general budget), on /fast at 1 s; INP good everywhere."""
     for i in range(start, end):
-        for page, lcp in (("http://shop.test/slow", 3500.0), ("http://shop.test/fast", 1000.0)):
-            batch = [beacon("LCP", lcp, f"{page}-{i}", page=page), beacon("INP", 80.0, f"{page}-{i}", page=page)]
+        for page, lcp in (("http://shop.test/slow", 3500.0), ("http://shop.test/bare", 3500.0),
+                          ("http://shop.test/fast", 1000.0)):
+            extra = {"attribution": SLOW_SUBPARTS} if page.endswith("/slow") else {}
+            batch = [beacon("LCP", lcp, f"{page}-{i}", page=page, **extra),
+                     beacon("INP", 80.0, f"{page}-{i}", page=page)]
             status, body = http("POST", f"{exp.url}/api/web-vitals", batch)
             assert status == 200, body
 
@@ -156,15 +169,20 @@ def _alerts(prom: Server) -> list[dict[str, Any]]:
     return alerts
 
 
-def test_the_slow_route_budget_alert_fires_with_the_labels_playbooks_match(stack: tuple[Server, Server]) -> None:
-    _, prom = stack
+def _firing_budget_alerts(prom: Server, routes: set[str]) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 60
 
     def firing() -> list[dict[str, Any]]:
-        return [a for a in _alerts(prom) if a["state"] == "firing"
-                and a["labels"]["alertname"] == naming.ALERT_VITAL_BUDGET]
+        found = [a for a in _alerts(prom) if a["state"] == "firing"
+                 and a["labels"]["alertname"] == naming.ALERT_VITAL_BUDGET]
+        return found if {a["labels"]["route"] for a in found} >= routes else []
 
-    found = wait_for(firing, max(1.0, deadline - time.monotonic()), what="the budget alert to fire")
+    return wait_for(firing, max(1.0, deadline - time.monotonic()), what=f"the budget alerts on {routes} to fire")
+
+
+def test_the_slow_route_budget_alert_fires_with_the_labels_playbooks_match(stack: tuple[Server, Server]) -> None:
+    _, prom = stack
+    found = [a for a in _firing_budget_alerts(prom, {"/slow"}) if a["labels"]["route"] == "/slow"]
     assert len(found) == 1, found  # the specific budget owns /slow; /fast is under budget
     labels = found[0]["labels"]
     assert {k: labels[k] for k in ("metric", "route", "budget", "severity")} == {
@@ -172,9 +190,28 @@ def test_the_slow_route_budget_alert_fires_with_the_labels_playbooks_match(stack
     assert labels["device"] in ("phone", "tablet", "desktop", "unknown")
     annotations = found[0]["annotations"]
     assert re.fullmatch(r"p75 LCP over the last 1m is 3\.\d+s on /slow \(\w+\), above the budget of 3s "
-                        r"\(budget lcp-slow-pages, at least 3 page loads\)\.", annotations["description"])
+                        r"\(budget lcp-slow-pages, at least 3 page loads\)\. Dominant LCP subpart at p75: "
+                        r"element_render_delay\.", annotations["description"])
     assert annotations["runbook_url"] == "http://127.0.0.1:9478/api/perf-fix?metric=LCP"
     assert "var-route=%2Fslow" in annotations["dashboard"]
+
+
+def test_the_real_breakdown_names_the_cause_and_the_cause_picks_one_playbook(
+        stack: tuple[Server, Server], tmp_path: Path) -> None:
+    """The exporter's real subpart histograms, the generated rules in the real Prometheus: /slow's alert says
+    element_render_delay, /bare's (no attribution, no breakdown) still fires with cause unknown; the bundled
+    playbooks' matching (what the webhook runs) starts exactly one for each."""
+    _, prom = stack
+    found = {a["labels"]["route"]: a["labels"] for a in _firing_budget_alerts(prom, {"/slow", "/bare"})}
+    assert found["/slow"]["cause"] == "element_render_delay"
+    assert (found["/bare"]["cause"], found["/bare"]["budget"]) == ("unknown", "lcp")
+    playbooks = load_playbooks(load_config(None, env={"PERFBUDGET_DATA_DIR": str(tmp_path)}))
+    assert [book.id for book in playbooks.matching({"alertname": naming.ALERT_VITAL_BUDGET, **found["/slow"]})] == [
+        "render-blocking-resources"]
+    assert [book.id for book in playbooks.matching({"alertname": naming.ALERT_VITAL_BUDGET, **found["/bare"]})] == [
+        "optimize-images"]
+    dominant = prom_query(prom, naming.breakdown_dominant(VITALS["LCP"], "1m"))["result"]
+    assert [(s["metric"]["route"], s["metric"]["cause"]) for s in dominant] == [("/slow", "element_render_delay")]
 
 
 def test_every_dashboard_query_runs_and_the_web_vitals_ones_return_data(stack: tuple[Server, Server]) -> None:

@@ -21,7 +21,7 @@ from .stages.vitals_recording import DASHBOARD_WINDOW
 from .templating import format_value
 
 BUDGET_LEGEND_PREFIX = "budget "
-SELECTION = [("route", "=~", "$route"), ("device", "=~", "$device")]
+SELECTION = [("route", "=~", "$route"), ("device", "=~", "$device"), ("site", "=~", "$site")]
 
 # Where the site-wide budget falls, the colour of "over budget" within Google's rating.
 _OVER_BUDGET = {"good": "yellow", "needs improvement": "dark-orange", "poor": "dark-red"}
@@ -51,6 +51,7 @@ def rating_steps(budgets: Budgets, vital: Vital) -> Steps:
 def _where(budget: VitalBudget) -> str:
     parts = [f"route {budget.route}"] if budget.route is not None else []
     parts += [budget.device] if budget.device is not None else []
+    parts += [f"site {budget.site}"] if budget.site is not None else []
     return ", ".join(parts) or "every route and device"
 
 
@@ -65,7 +66,7 @@ def budget_line(budgets: Budgets, budget: VitalBudget, vital: Vital) -> str:
     count = naming.vital_count_increase(vital, DASHBOARD_WINDOW)
     owned = count + selector([*SELECTION, *_matchers(budget)])
     for other in budgets.overriding(budget):
-        owned += f" unless on (route, device) {count}{scope(other)}"
+        owned += f" unless {naming.VITAL_ON} {count}{scope(other)}"
     everything = f"count({count}{selector(SELECTION)}) == count({count})"
     return f"vector({naming.number(budget.target)}) and on () (count({owned}) or {everything})"
 
@@ -76,6 +77,8 @@ def _matchers(budget: VitalBudget) -> list[tuple[str, str, str]]:
         out.append(("route", "=~", budget.route))
     if budget.device is not None:
         out.append(("device", "=", budget.device))
+    if budget.site is not None:
+        out.append(("site", "=", budget.site))
     return out
 
 

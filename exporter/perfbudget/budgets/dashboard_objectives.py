@@ -16,7 +16,7 @@ from .objectives import VitalObjective
 from .promql import selector
 from .stages.vitals_slo import threshold_text
 
-SELECTION = [("route", "=~", "$route"), ("device", "=~", "$device")]
+SELECTION = [("route", "=~", "$route"), ("device", "=~", "$device"), ("site", "=~", "$site")]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,13 @@
 Every panel and target points at the `${datasource}` variable, whose default is the provisioned
 datasource's fixed uid: file provisioning does not resolve `__inputs`, so none are written. Counters are
 read through `rate()`/`increase()`; rates over `$__rate_interval`; every panel has a unit.
+
+The Web Vitals dashboard's `$site`, `$version` and `$navigation` variables are always there, as the generator
+does not read the exporter's config: their labels exist only with `sites:`, `releases:` and
+`beacons.navigation_type_label` on, and without a label a variable offers no value but All (`.*`, which matches
+a missing label), so every panel draws as before. `$navigation` (soft-navigation or the hard types) filters the
+panels that read the histograms (p75 over time, ratings, distributions, releases); the recording rules the
+stats and the route table read keep no navigation type.
 """
 
 from __future__ import annotations
@@ -11,10 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..beacons import NAVIGATION_TYPES, SOFT_NAVIGATION_TYPES
 from ..vitals import VITALS, Vital
 from . import naming
 from .dashboard_budgets import budget_line_style, budget_lines, rating_steps
 from .dashboard_objectives import objective_panels
+from .dashboard_releases import DESCRIPTION as RELEASES_DESCRIPTION
+from .dashboard_releases import release_queries
 from .model import Budgets
 from .promql import equality, selector
 from .stages.resources import RESOURCE_RULES, resource_thresholds
@@ -22,7 +32,9 @@ from .stages.service import error_rate_settings
 from .stages.vitals_recording import DASHBOARD_WINDOW
 
 DATASOURCE = {"type": "prometheus", "uid": naming.DATASOURCE_VARIABLE}
-VITAL_FILTER = '{route=~"$route",device=~"$device"}'
+VITAL_FILTER = '{route=~"$route",device=~"$device",site=~"$site"}'
+# The panels reading the histograms also filter on the navigation type (the recording rules keep none).
+NAVIGATION_MATCHER = 'navigation_type=~"$navigation"'
 SCHEMA_VERSION = 39
 
 Target = dict[str, Any]
@@ -102,6 +114,19 @@ def _variable_query(name: str, label: str, query: str) -> dict[str, Any]:
             "sort": 1, "hide": 0, "options": [], "regex": ""}
 
 
+def _variable_navigation() -> dict[str, Any]:
+    """Soft navigations (a single-page app's route changes) against the rest, on the navigation_type label."""
+    soft = "|".join(SOFT_NAVIGATION_TYPES)
+    hard = "|".join([*(t for t in NAVIGATION_TYPES if t not in SOFT_NAVIGATION_TYPES), "unknown"])
+    options = [("All", "$__all"), ("soft", soft), ("hard", hard)]
+    return {"name": "navigation", "label": "Navigation", "type": "custom",
+            "description": "With beacons.navigation_type_label on: soft navigations or every other type. Filters "
+                           "the panels that read the histograms.",
+            "query": f"soft : {soft},hard : {hard}", "multi": False, "includeAll": True, "allValue": ".*",
+            "current": {"text": "All", "value": "$__all"}, "hide": 0,
+            "options": [{"text": text, "value": value, "selected": text == "All"} for text, value in options]}
+
+
 def _dashboard(key: str, title: str, header: str, variables: list[dict[str, Any]], layout: _Layout) -> dict[str, Any]:
     # Relative (Grafana prefixes its sub-path), keeping the time range and the variables the dashboards share.
     links = [{"title": other.replace("-", " ").capitalize(), "type": "link", "icon": "dashboard",
@@ -135,7 +160,7 @@ def _p75_recorded(vital: Vital) -> str:
 
 
 def _rate(vital: Vital, suffix: str, *, by: str = "le", offset: str = "", le: str = "") -> str:
-    selector = VITAL_FILTER[:-1] + (f',le="{le}"' if le else "") + "}"
+    selector = VITAL_FILTER[:-1] + f",{NAVIGATION_MATCHER}" + (f',le="{le}"' if le else "") + "}"
     shift = f" offset {offset}" if offset else ""
     return f"sum by ({by}) (rate({vital.metric}{suffix}{selector}[$__rate_interval]{shift}))" if by else (
         f"sum(rate({vital.metric}{suffix}{selector}[$__rate_interval]{shift}))")
@@ -203,9 +228,39 @@ def web_vitals_dashboard(budgets: Budgets, header: str) -> dict[str, Any]:
                          options={"calculate": False, "yAxis": {"unit": _unit(vital)},
                                   "cellGap": 1, "color": {"scheme": "Oranges", "mode": "scheme"}}),
                    width=12 if name != "TTFB" else 24, height=8)
+    _releases(layout)
     variables = [_variable_query("route", "Route", "label_values(perfbudget_lcp_seconds_count, route)"),
-                 _variable_query("device", "Device", "label_values(perfbudget_lcp_seconds_count, device)")]
+                 _variable_query("device", "Device", "label_values(perfbudget_lcp_seconds_count, device)"),
+                 _variable_query("site", "Site", "label_values(perfbudget_lcp_seconds_count, site)"),
+                 _variable_query("version", "Version", "label_values(perfbudget_lcp_seconds_count, version)"),
+                 _variable_navigation()]
     return _dashboard("web-vitals", "Web Vitals", header, variables, layout)
+
+
+def _releases(layout: _Layout) -> None:
+    """p75 per version of each vital (bar gauges), and a table of every vital's p75 and good share per version."""
+    layout.row("Releases: p75 and good share per version over the time range")
+    queries = release_queries()
+    for made in queries:
+        name = made.vital.name
+        layout.add(panel("bargauge", f"{name} p75 per version", [target(made.p75, "{{version}}", instant=True)],
+                         _unit(made.vital), description=RELEASES_DESCRIPTION,
+                         thresholds=((None, "green"), (made.vital.good, "orange"), (made.vital.poor, "red")),
+                         options={"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
+                                  "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
+                   width=24 // 5 if name != "TTFB" else 24 - 4 * (24 // 5), height=8)
+    targets = [target(expr, instant=True, fmt="table") for made in queries for expr in (made.p75, made.good_share)]
+    overrides = []
+    for index, made in enumerate(queries):
+        name = made.vital.name
+        for offset, (title, unit) in enumerate(((f"{name} p75", _unit(made.vital)), (f"{name} good", "percentunit"))):
+            overrides.append({"matcher": {"id": "byName", "options": f"Value #{chr(ord('A') + 2 * index + offset)}"},
+                              "properties": [{"id": "displayName", "value": title}, {"id": "unit", "value": unit}]})
+    layout.add(panel("table", "p75 and good share per version", targets, "none", overrides=overrides,
+                     description=RELEASES_DESCRIPTION,
+                     transformations=[{"id": "merge", "options": {}},
+                                      {"id": "organize", "options": {"excludeByName": {"Time": True}}}]),
+               width=24, height=8)
 
 
 def _objectives(layout: _Layout, budgets: Budgets) -> None:

@@ -19,6 +19,7 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)$")
 # Prometheus's own grammar: units from the largest down, each at most once ("1h30m", not "30m1h").
 _PROM_DURATION = re.compile(r"^(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m(?!s))?(?:\d+s)?(?:\d+ms)?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_SITE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # config.sites.SiteConfig.name's pattern
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
@@ -78,6 +79,14 @@ def budget_name(value: str | None) -> str | None:
     return value
 
 
+def site_name(value: str) -> str:
+    """A budget's `site`: a site name as the config's `sites:` spells it (checked against them by `perfbudget
+    check`, which has the config)."""
+    if not _SITE.match(value):
+        raise ValueError("must be a site name from the config's sites: (lower-case letters, digits, '.', '-' or '_')")
+    return value
+
+
 def route_slug(route: str) -> str:
     """The part of a default budget name a route regex gives: '/products/.*' -> 'products'."""
     return re.sub(r"[^a-z0-9]+", "-", route.lower()).strip("-") or "root"
@@ -103,6 +112,8 @@ Selector = Annotated[dict[str, str], AfterValidator(label_matchers)]
 #: A budget's or objective's `name` (the `budget` label) and `route` (a regex over route labels).
 BudgetName = Annotated[str, AfterValidator(budget_name)]
 RouteRegex = Annotated[str, AfterValidator(re2_regex)]
+#: A budget's `site` (the `site` label the exporter gives page views when `sites:` is configured).
+SiteName = Annotated[str, AfterValidator(site_name)]
 
 
 def check_measurable(metric: str, value: float, what: str) -> None:

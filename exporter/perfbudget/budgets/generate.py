@@ -20,7 +20,7 @@ from .output import GeneratedFile, dump_json, dump_yaml
 from .overrides import Overrides, apply_overrides, read_overrides
 from .rule_tests import promtool_test_file
 from .rulefmt import RuleFile
-from .stages import resources, service, vitals_alerts, vitals_recording, vitals_slo
+from .stages import resources, service, vitals_alerts, vitals_causes, vitals_recording, vitals_slo
 
 BUNDLED_SOURCE = "perfbudget/budgets/budgets.yaml (bundled)"
 
@@ -35,8 +35,8 @@ def source_name(path: Path | None) -> str:
 def rule_files(budgets: Budgets) -> list[RuleFile]:
     """The rule stages, called in order (see `stages`), their groups gathered into the rule files."""
     return [
-        RuleFile.from_stages("web-vitals", vitals_recording.rule_groups(budgets), vitals_alerts.rule_groups(budgets),
-                             vitals_slo.rule_groups(budgets)),
+        RuleFile.from_stages("web-vitals", vitals_recording.rule_groups(budgets), vitals_causes.rule_groups(budgets),
+                             vitals_alerts.rule_groups(budgets), vitals_slo.rule_groups(budgets)),
         RuleFile.from_stages("service", service.rule_groups(budgets)),
         RuleFile.from_stages("resources", resources.rule_groups(budgets)),
     ]

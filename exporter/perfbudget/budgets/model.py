@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,6 +23,7 @@ from ..config.base import StrictModel
 from ..config.env import CPU_ENV, ERROR_RATE_ENV, MEMORY_ENV, RESPONSE_TIME_ENV
 from ..config.errors import ConfigError, format_validation_error
 from ..config.loader import read_yaml_mapping, set_path
+from ..config.sites import OTHER_SITE
 from ..vitals import VITALS
 from .burn_rates import BurnRate
 from .fields import (
@@ -34,6 +35,7 @@ from .fields import (
     RouteRegex,
     Selector,
     Severity,
+    SiteName,
     check_measurable,
     label_matchers,
     re2_regex,
@@ -67,6 +69,8 @@ class VitalBudget(StrictModel):
     # A regular expression over route labels, fully anchored as PromQL's =~ is; all routes when unset.
     route: RouteRegex | None = None
     device: Device | None = None
+    # One of the config's `sites:` (or `other`); every site when unset, each alerted on its own.
+    site: SiteName | None = None
     percentile: Annotated[float, Field(gt=0, lt=100)] = 75
     window: Duration = "1h"
     min_samples: Annotated[int, Field(ge=0)] = 50
@@ -94,24 +98,29 @@ class VitalBudget(StrictModel):
 
     @property
     def budget_name(self) -> str:
-        """The `budget` label: the given name, else metric[-device][-route-slug]."""
+        """The `budget` label: the given name, else metric[-site][-device][-route-slug]."""
         if self.name:
             return self.name
         parts = [self.metric.lower()]
+        if self.site:
+            parts.append(self.site)
         if self.device:
             parts.append(self.device)
         if self.route:
             parts.append(route_slug(self.route))
         return "-".join(parts)
 
-    def applies_to(self, route: str | None, device: str | None) -> bool:
+    def applies_to(self, route: str | None, device: str | None, site: str | None = None) -> bool:
         if self.route is not None and (route is None or not re.fullmatch(self.route, route)):
+            return False
+        if self.site is not None and site != self.site:
             return False
         return not (self.device is not None and device != self.device)
 
     @property
     def specificity(self) -> int:
-        return (self.route is not None) * 2 + (self.device is not None)
+        """Route beats device beats neither; a site refines a budget of the same route and device."""
+        return (self.route is not None) * 4 + (self.device is not None) * 2 + (self.site is not None)
 
 
 class LatencyBudget(StrictModel):
@@ -271,20 +280,31 @@ class Budgets(StrictModel):
         windows += [burn.long_window for objective in self.objectives for burn in objective.alerting_burn_rates]
         return list(dict.fromkeys(windows))
 
-    def budget_for(self, metric: str, route: str | None, device: str | None) -> VitalBudget | None:
-        """The most specific budget that applies (route and device beat either beat none; ties: the first)."""
+    def budget_for(self, metric: str, route: str | None, device: str | None,
+                   site: str | None = None) -> VitalBudget | None:
+        """The most specific budget that applies (route and device beat either beat none, a site breaks the
+        tie; ties: the first). Budgets naming a site apply only when `site` is given and is theirs."""
         best: VitalBudget | None = None
         for budget in self.vitals:
-            if budget.metric == metric and budget.applies_to(route, device) and (
+            if budget.metric == metric and budget.applies_to(route, device, site) and (
                 best is None or budget.specificity > best.specificity
             ):
                 best = budget
         return best
 
-    def target_for(self, metric: str, route: str | None, device: str | None) -> float | None:
-        """The target of the budget that applies to this route and device, if any."""
-        best = self.budget_for(metric, route, device)
+    def target_for(self, metric: str, route: str | None, device: str | None,
+                   site: str | None = None) -> float | None:
+        """The target of the budget that applies to this route and device (and site), if any."""
+        best = self.budget_for(metric, route, device, site)
         return best.target if best is not None else None
+
+    def site_errors(self, sites: Sequence[str], source: str) -> list[str]:
+        """One error per Web Vitals budget naming a site the config does not list (`sites`: their names)."""
+        known = [*sites, OTHER_SITE]
+        listed = ", ".join(sites) if sites else "none: the config has no sites:"
+        return [f"{source}: vitals[{index}].site: {budget.site!r}: budget {budget.budget_name!r} names a site the "
+                f"config does not list (sites: {listed}; {OTHER_SITE!r} is every host no site lists)"
+                for index, budget in enumerate(self.vitals) if budget.site is not None and budget.site not in known]
 
     def overriding(self, budget: VitalBudget) -> list[VitalBudget]:
         """The budgets that win over `budget` wherever both apply (more specific, or as specific and earlier)."""

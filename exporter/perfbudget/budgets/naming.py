@@ -3,7 +3,9 @@ names, dashboard uids, and how numbers are rendered into PromQL.
 
 Recording rules follow Prometheus's `level:metric:operations` convention: the level lists the labels kept
 (`route_device` keeps route and device), the metric is the source metric, the operations say what was done
-(`increase1h`, `p75_1h`, `good_ratio_1h`).
+(`increase1h`, `p75_1h`, `good_ratio_1h`). With `sites:` configured the exporter's series carry a `site`
+label, and every Web Vitals rule keeps it too (`by (route, device, site)`: without the label that is the same
+as `by (route, device)`), so a `route_device` rule is per site where there are sites.
 """
 
 from __future__ import annotations
@@ -56,6 +58,21 @@ METRIC_BEACONS = "beacons"
 
 # The exporter's distinct-clients gauge (perfbudget.metrics.DISTINCT_CLIENTS), which vital alerts guard on.
 METRIC_DISTINCT_CLIENTS = "perfbudget_route_distinct_clients"
+
+# The labels every Web Vitals rule keeps, and how its alerts join one rule onto another.
+VITAL_BY = "route, device, site"
+VITAL_ON = f"on ({VITAL_BY})"
+
+# Why a vital is slow: the exporter's breakdown histograms (perfbudget.subparts), their part label, and the
+# `cause` label a vital's alerts carry (the dominant part at p75, CAUSE_UNKNOWN without breakdown data).
+BREAKDOWNS = {
+    "LCP": ("perfbudget_lcp_subpart_seconds", "subpart",
+            ("time_to_first_byte", "resource_load_delay", "resource_load_duration", "element_render_delay")),
+    "INP": ("perfbudget_inp_phase_seconds", "phase", ("input_delay", "processing_duration", "presentation_delay")),
+}
+CAUSE_LABEL = "cause"
+CAUSE_UNKNOWN = "unknown"
+CAUSE_PERCENTILE = 75.0
 
 # The `budget` label of the alerts that are not per Web Vitals budget.
 BUDGET_API_LATENCY = "api-latency"
@@ -117,6 +134,25 @@ def vital_quantile(vital: Vital, percentile: float, window: str) -> str:
 
 def vital_good_ratio(vital: Vital, window: str) -> str:
     return vital_rule(vital, f"good_ratio_{window}")
+
+
+def breakdown_bucket_increase(vital: Vital, window: str) -> str:
+    """`route_device_subpart_le:perfbudget_lcp_subpart_seconds_bucket:increase1h`."""
+    metric, part, _ = BREAKDOWNS[vital.name]
+    return f"route_device_{part}_le:{metric}_bucket:increase{window}"
+
+
+def breakdown_quantile(vital: Vital, window: str) -> str:
+    """Each part's p75: `route_device_subpart:perfbudget_lcp_subpart_seconds:p75_1h`."""
+    metric, part, _ = BREAKDOWNS[vital.name]
+    return f"route_device_{part}:{metric}:{percentile_tag(CAUSE_PERCENTILE)}_{window}"
+
+
+def breakdown_dominant(vital: Vital, window: str) -> str:
+    """The part with the highest p75, named by a `cause` label, its p75 the value:
+    `route_device:perfbudget_lcp_subpart_seconds:dominant_p75_1h`."""
+    metric, _, _ = BREAKDOWNS[vital.name]
+    return f"route_device:{metric}:dominant_{percentile_tag(CAUSE_PERCENTILE)}_{window}"
 
 
 def threshold_tag(value: float) -> str:

@@ -21,6 +21,7 @@ from .model import Budgets, VitalBudget
 from .rule_test_series import EXAMPLE_ROUTES, EXPORTER, Case, Expect, counter, gauge, minutes, series
 from .rule_test_series import RuleTestError as RuleTestError
 from .rule_test_series import example_match as example_match
+from .rule_tests_causes import breakdown_series, causes, unknown_cause
 from .rule_tests_objectives import objective_cases
 from .rulefmt import Alert, RuleFile
 from .stages.resources import RESOURCE_RULES, resource_annotations, resource_labels, resource_thresholds
@@ -50,13 +51,14 @@ NODE = {"job": "node", "instance": "node:9100"}
 # --- Web Vitals -------------------------------------------------------------------------------------
 
 def owned_pair(budgets: Budgets, budget: VitalBudget) -> tuple[str, str]:
-    """A (route, device) this budget owns: it applies there and no other budget wins."""
+    """A (route, device) this budget owns (on its site, when it names one): it applies there and no other
+    budget wins."""
     routes = [example_match(budget.route, EXAMPLE_ROUTES)] if budget.route else list(EXAMPLE_ROUTES)
     # The first pair found is written into the committed test files: alphabetical, whatever DEVICES' order.
     devices = [budget.device] if budget.device else sorted(DEVICES)
     for route in routes:
         for device in devices:
-            if budgets.budget_for(budget.metric, route, device) is budget:
+            if budgets.budget_for(budget.metric, route, device, budget.site) is budget:
                 return route, device
     raise RuleTestError(f"budget {budget.budget_name!r} never applies: more specific budgets cover "
                         f"every route and device it would")
@@ -95,7 +97,7 @@ def _histogram(budgets: Budgets, budget: VitalBudget) -> tuple[_Histogram, dict[
     edges = bucket_edges(vital, budgets.bucket_targets().get(vital.name, ()))
     above = edges[edges.index(budget.target) + 1] if budget.target != edges[-1] else budget.target * 2
     route, device = owned_pair(budgets, budget)
-    labels = {"route": route, "device": device}
+    labels = {"route": route, "device": device, **({"site": budget.site} if budget.site is not None else {})}
     clients = series(naming.METRIC_DISTINCT_CLIENTS, {**EXPORTER, "route": route, "window": budget.window})
     return _Histogram(vital.metric, labels, budget.target, above,
                       (clients, budget.min_clients) if budget.min_clients else None), labels
@@ -107,11 +109,12 @@ def _quantile_over(lower: float, upper: float, percentile: float) -> float:
 
 
 def budget_cases(budgets: Budgets, budget: VitalBudget) -> list[Case]:
-    hist, pair = _histogram(budgets, budget)
+    hist, where = _histogram(budgets, budget)
     name = naming.ALERT_VITAL_BUDGET
     k = float(max(budget.min_samples, 10))
     hold, window = minutes(budget.for_), minutes(budget.window)
     bad_for, good_for = hold + 10, window + 10
+    pair = {**where, **unknown_cause(budget.metric)}
     labels = {**pair, **vital_labels(budget, budget.severity)}
     value = _quantile_over(hist.target, hist.above, budget.percentile)
     r: Render = Expanded(value, pair)
@@ -136,6 +139,14 @@ def budget_cases(budgets: Budgets, budget: VitalBudget) -> list[Case]:
             f"{name} {tag}: quiet with fewer than {budget.min_clients} distinct clients (forged beacons)",
             hist.series(counter([(0, bad_for)]), counter([(k, bad_for)]), clients=budget.min_clients - 1),
             (Expect(hold + 5, name),)))
+    for cause in causes(budget.metric):
+        named = {**where, naming.CAUSE_LABEL: cause}
+        cases.append(Case(
+            f"{name} {tag}: fires with cause {cause} when its p75 is the highest of the breakdown",
+            (*hist.series(counter([(0, bad_for)]), counter([(k, bad_for)])),
+             *breakdown_series(budget.metric, where, cause, bad_for, k)),
+            (Expect(hold + 5, name, (({**named, **vital_labels(budget, budget.severity)},
+                                      budget_annotations(budgets, budget, Expanded(value, named))),)),)))
     return cases
 
 
@@ -150,6 +161,7 @@ def regression_cases(budgets: Budgets, budget: VitalBudget) -> list[Case]:
     k = float(max(budget.min_samples, 10))
     hold, window, offset = minutes(regression.for_), minutes(budget.window), minutes(regression.offset)
     before, bad_for, after = offset + window, window + hold + 10, window + 10
+    pair = {**pair, **unknown_cause(budget.metric)}
     labels = {**pair, **vital_labels(budget, regression.severity)}
     value = _quantile_over(hist.target, hist.above, budget.percentile)
     firing = ((labels, regression_annotations(budgets, budget, regression, Expanded(value, pair))),)

@@ -17,6 +17,7 @@ from .burn_rates import BurnRate, burn_threshold
 from .model import Budgets
 from .objectives import VitalObjective
 from .rule_test_series import EXAMPLE_ROUTES, EXPORTER, Case, Expect, counter, example_match, gauge, minutes, series
+from .rule_tests_causes import unknown_cause
 from .stages.vitals_slo import objective_annotations, objective_labels
 from .templating import Expanded
 
@@ -62,8 +63,9 @@ def objective_cases(budgets: Budgets, objective: VitalObjective) -> list[Case]:
 
     def firing(share: float) -> tuple[tuple[dict[str, str], dict[str, str]], ...]:
         fired: list[BurnRate] = [burn for burn, t in zip(burns, thresholds, strict=True) if t < share]
-        return tuple(({**pair, **objective_labels(objective, burn)},
-                      objective_annotations(budgets, objective, burn, Expanded(share, pair))) for burn in fired)
+        labels = {**pair, **unknown_cause(objective.metric)}
+        return tuple(({**labels, **objective_labels(objective, burn)},
+                      objective_annotations(budgets, objective, burn, Expanded(share, labels))) for burn in fired)
 
     cases: list[Case] = []
     for index, burn in enumerate(burns):

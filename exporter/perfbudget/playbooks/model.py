@@ -79,8 +79,9 @@ class Playbook(StrictModel):
     effort: Level
     description: Annotated[str, Field(min_length=1)]
     expected_improvement: Annotated[str, Field(min_length=1, alias="expectedImprovement")]
-    # Alertmanager-style matchers on alert labels, ANDed; no matchers = only run by hand.
-    match: tuple[str, ...] = ()
+    # Alertmanager-style matchers on alert labels, ANDed; or a list of such lists, any one of which may match
+    # (`[[metric="TTFB"], [metric="LCP", cause="time_to_first_byte"]]`); no matchers = only run by hand.
+    match: tuple[str, ...] | tuple[tuple[str, ...], ...] = ()
     actions: Annotated[list[Action], Field(min_length=1)]
 
     @field_validator("metric", mode="before")
@@ -104,22 +105,31 @@ class Playbook(StrictModel):
     @field_validator("match", mode="before")
     @classmethod
     def _match(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            for index, text in enumerate(value):
-                if not isinstance(text, str):
-                    raise ValueError(f"[{index}]: {text!r} is not a matcher string")
-                try:
-                    parse_matcher(text)
-                except ValueError as exc:
-                    raise ValueError(f"[{index}]: {text!r} {exc}") from None
+        if not isinstance(value, list):
+            return value
+        if any(isinstance(item, list) for item in value):
+            for index, alternative in enumerate(value):
+                if not isinstance(alternative, list) or not alternative:
+                    raise ValueError(f"[{index}]: {alternative!r} is not a list of matchers: a match of "
+                                     "alternatives is a list of lists, each with at least one matcher")
+                _check_matchers(alternative, f"[{index}]")
+        else:
+            _check_matchers(value, "")
         return value
 
     @property
-    def matchers(self) -> tuple[Matcher, ...]:
-        return tuple(parse_matcher(text) for text in self.match)
+    def alternatives(self) -> tuple[tuple[Matcher, ...], ...]:
+        """The matcher sets, any one of which starts the playbook (one set for a flat `match`)."""
+        sets: list[tuple[str, ...]] = []
+        for item in self.match:
+            if isinstance(item, str):
+                sets = [tuple(text for text in self.match if isinstance(text, str))]
+                break
+            sets.append(item)
+        return tuple(tuple(parse_matcher(text) for text in matchers) for matchers in sets or [()])
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return matches_all(self.matchers, labels)
+        return any(matches_all(matchers, labels) for matchers in self.alternatives)
 
     def summary(self) -> dict[str, Any]:
         """The playbook as `GET /api/perf-fix` lists it."""
@@ -133,12 +143,22 @@ class Playbook(StrictModel):
             "effort": self.effort,
             "description": self.description,
             "expectedImprovement": self.expected_improvement,
-            "match": list(self.match),
+            "match": [item if isinstance(item, str) else list(item) for item in self.match],
             "actions": [
                 {"id": a.id, "description": a.description, "kind": a.kind, "automated": a.automated, "risk": a.risk}
                 for a in self.actions
             ],
         }
+
+
+def _check_matchers(value: list[Any], where: str) -> None:
+    for index, text in enumerate(value):
+        if not isinstance(text, str):
+            raise ValueError(f"{where}[{index}]: {text!r} is not a matcher string")
+        try:
+            parse_matcher(text)
+        except ValueError as exc:
+            raise ValueError(f"{where}[{index}]: {text!r} {exc}") from None
 
 
 @dataclass(frozen=True)

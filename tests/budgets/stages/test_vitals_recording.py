@@ -65,6 +65,6 @@ def test_the_good_ratio_reads_the_bucket_at_the_good_threshold_as_client_python_
 def test_the_increases_keep_route_and_device_and_the_buckets_keep_le(make_budgets: Callable[..., Budgets]) -> None:
     records = _records(make_budgets())
     assert records["route_device_le:perfbudget_ttfb_seconds_bucket:increase1h"] == (
-        "sum by (route, device, le) (increase(perfbudget_ttfb_seconds_bucket[1h]))")
+        "sum by (route, device, site, le) (increase(perfbudget_ttfb_seconds_bucket[1h]))")
     assert records["route_device:perfbudget_ttfb_seconds_count:increase1h"] == (
-        "sum by (route, device) (increase(perfbudget_ttfb_seconds_count[1h]))")
+        "sum by (route, device, site) (increase(perfbudget_ttfb_seconds_count[1h]))")

@@ -1,7 +1,9 @@
 """Stage 2: Web Vitals alerts (budget exceeded, regression, beacons stopped), on stage 1's recording rules.
 
 Each Web Vitals budget owns the (route, device) pairs it applies to where no more specific budget does
-(the same choice as `Budgets.budget_for`), so exactly one budget alert can fire for a pair.
+(the same choice as `Budgets.budget_for`), so exactly one budget alert can fire for a pair. With sites, every
+alert is per (route, device, site): a budget without `site` alerts on each site on its own, and a budget naming
+one owns that site's pairs. LCP and INP alerts carry a `cause` label (stage `vitals_causes`).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from ..model import BeaconsStoppedAlert, Budgets, RegressionAlert, VitalBudget
 from ..promql import selector
 from ..rulefmt import Alert, RuleGroup
 from ..templating import GoTemplate, Render, ValueKind, format_value
+from .vitals_causes import has_breakdown, with_cause
 
 BUDGETS_GROUP = "perfbudget-web-vitals-budgets"
 REGRESSIONS_GROUP = "perfbudget-web-vitals-regressions"
 BEACONS_GROUP = "perfbudget-beacons"
-_ROUTE_DEVICE = "on (route, device)"
+_ROUTE_DEVICE = naming.VITAL_ON
 
 
 def scope(budget: VitalBudget) -> str:
@@ -26,6 +29,8 @@ def scope(budget: VitalBudget) -> str:
         matchers.append(("route", "=~", budget.route))
     if budget.device is not None:
         matchers.append(("device", "=", budget.device))
+    if budget.site is not None:
+        matchers.append(("site", "=", budget.site))
     return selector(matchers)
 
 
@@ -34,13 +39,30 @@ def value_kind(vital: Vital) -> ValueKind:
 
 
 def vital_labels(budget: VitalBudget, severity: str) -> dict[str, str]:
-    return naming.alert_labels(severity, budget.metric, budget.budget_name)
+    site = {"site": budget.site} if budget.site is not None else {}
+    return naming.alert_labels(severity, budget.metric, budget.budget_name, **site)
+
+
+def where_text(budget: VitalBudget, r: Render) -> str:
+    """'/checkout (phone)', and ' on site shop' for a budget naming a site."""
+    site = f" on site {budget.site}" if budget.site is not None else ""
+    return f"{r.label('route')} ({r.label('device')}){site}"
+
+
+def cause_text(metric: str, r: Render) -> str:
+    """' Dominant LCP subpart at p75: resource_load_delay.' for LCP and INP (their `cause` label)."""
+    if not has_breakdown(VITALS[metric]):
+        return ""
+    part = naming.BREAKDOWNS[metric][1]
+    tag = naming.percentile_tag(naming.CAUSE_PERCENTILE)
+    return f" Dominant {metric} {part} at {tag}: {r.label(naming.CAUSE_LABEL)}."
 
 
 def _vital_links(budgets: Budgets, budget: VitalBudget, r: Render) -> dict[str, str]:
     dashboard = naming.dashboard_url(budgets.grafana_url, "web-vitals")
     return {
-        "dashboard": f"{dashboard}?var-route={r.query('route')}&var-device={r.query('device')}",
+        "dashboard": (f"{dashboard}?var-route={r.query('route')}&var-device={r.query('device')}"
+                      f"&var-site={r.query('site')}"),
         "runbook_url": naming.runbook_url(budgets.exporter_url, budget.metric),
     }
 
@@ -56,13 +78,13 @@ def budget_annotations(budgets: Budgets, budget: VitalBudget, r: Render) -> dict
     vital = VITALS[budget.metric]
     kind = value_kind(vital)
     p = naming.percentile_tag(budget.percentile)
-    where = f"{r.label('route')} ({r.label('device')})"
+    where = where_text(budget, r)
     return {
         "summary": f"{budget.metric} {p} is over its budget on {where}",
         "description": (
             f"{p} {budget.metric} over the last {budget.window} is {r.value(kind)} on {where}, above the "
             f"budget of {format_value(kind, budget.target)} (budget {budget.budget_name}"
-            f"{_min_samples_text(budget)})."
+            f"{_min_samples_text(budget)}).{cause_text(budget.metric, r)}"
         ),
         **_vital_links(budgets, budget, r),
     }
@@ -72,13 +94,14 @@ def regression_annotations(budgets: Budgets, budget: VitalBudget, regression: Re
                            r: Render) -> dict[str, str]:
     vital = VITALS[budget.metric]
     p = naming.percentile_tag(budget.percentile)
-    where = f"{r.label('route')} ({r.label('device')})"
+    where = where_text(budget, r)
     return {
         "summary": f"{budget.metric} {p} regressed on {where}",
         "description": (
             f"{p} {budget.metric} over the last {budget.window} is {r.value(value_kind(vital))} on {where}, "
             f"{naming.number(regression.factor)} times or more what it was {regression.offset} earlier "
             f"(budget {budget.budget_name}, target {format_value(value_kind(vital), budget.target)})."
+            f"{cause_text(budget.metric, r)}"
         ),
         **_vital_links(budgets, budget, r),
     }
@@ -113,6 +136,7 @@ def budget_alert(budgets: Budgets, budget: VitalBudget) -> Alert:
     count = naming.vital_count_increase(vital, budget.window)
     expr = (f"{quantile}{scope(budget)} > {naming.number(budget.target)}"
             + _enough(budget, count) + _enough_clients(budget) + _unless_overridden(budgets, budget, count))
+    expr = with_cause(vital, budget.window, expr, f"{quantile}{scope(budget)}")
     return Alert(naming.ALERT_VITAL_BUDGET, expr, budget.for_, vital_labels(budget, budget.severity),
                  budget_annotations(budgets, budget, GoTemplate()))
 
@@ -126,6 +150,7 @@ def regression_alert(budgets: Budgets, budget: VitalBudget, regression: Regressi
     expr = (f"{current}\n> {naming.number(regression.factor)} * ({current} offset {regression.offset})"
             + _enough(budget, count) + _enough(budget, count, regression.offset) + _enough_clients(budget)
             + _unless_overridden(budgets, budget, count))
+    expr = with_cause(vital, budget.window, expr, current)
     return Alert(naming.ALERT_VITAL_REGRESSION, expr, regression.for_, vital_labels(budget, regression.severity),
                  regression_annotations(budgets, budget, regression, GoTemplate()))
 

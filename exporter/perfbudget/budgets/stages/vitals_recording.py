@@ -1,6 +1,6 @@
-"""Stage 1: Web Vitals SLI recording rules, per (route, device), over every window a budget or a dashboard
-reads. The alerts (stage 2) and the dashboards read these rules, never the raw histograms, so both always
-show one number.
+"""Stage 1: Web Vitals SLI recording rules, per (route, device) and per site where the exporter has sites,
+over every window a budget or a dashboard reads. The alerts (stage 2) and the dashboards read these rules,
+never the raw histograms, so both always show one number.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def _window_rules(vital: Vital, window: str, percentiles: list[float]) -> list[R
     buckets = naming.vital_bucket_increase(vital, window)
     count = naming.vital_count_increase(vital, window)
     rules = [
-        Recording(buckets, f"sum by (route, device, le) (increase({vital.metric}_bucket[{window}]))"),
-        Recording(count, f"sum by (route, device) (increase({vital.metric}_count[{window}]))"),
+        Recording(buckets, f"sum by ({naming.VITAL_BY}, le) (increase({vital.metric}_bucket[{window}]))"),
+        Recording(count, f"sum by ({naming.VITAL_BY}) (increase({vital.metric}_count[{window}]))"),
     ]
     rules += [Recording(naming.vital_quantile(vital, percentile, window),
                         f"histogram_quantile({naming.number(percentile / 100)}, {buckets})")

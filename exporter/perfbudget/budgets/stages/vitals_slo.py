@@ -18,11 +18,13 @@ from ..objectives import VitalObjective
 from ..promql import by_duration, selector
 from ..rulefmt import Alert, Recording, RuleGroup
 from ..templating import GoTemplate, Render, format_value
+from .vitals_alerts import cause_text
+from .vitals_causes import with_cause
 from .vitals_recording import vital_windows
 
 SLI_GROUP = "perfbudget-web-vitals-objectives-sli"
 ALERTS_GROUP = "perfbudget-web-vitals-objectives"
-_ROUTE_DEVICE = "on (route, device)"
+_ROUTE_DEVICE = naming.VITAL_ON
 
 
 def scope(objective: VitalObjective) -> str:
@@ -69,7 +71,7 @@ def objective_annotations(budgets: Budgets, objective: VitalObjective, burn: Bur
             f"({objective.objective_percent}% at or under {threshold} over {objective.window}) allows "
             f"{format_value('percentage', objective.error_budget)} over it, so its error budget burns at least {rate}x "
             f"as fast as it may, spending {format_value('percentage', spent)} of it in {burn.long_window} "
-            f"(budget {objective.budget_name}{_guards_text(objective)})."
+            f"(budget {objective.budget_name}{_guards_text(objective)}).{cause_text(objective.metric, r)}"
         ),
         "dashboard": f"{dashboard}?var-route={r.query('route')}&var-device={r.query('device')}",
         "runbook_url": naming.runbook_url(budgets.exporter_url, objective.metric),
@@ -99,11 +101,11 @@ def _recordings(budgets: Budgets) -> list[Recording]:
         vital = VITALS[name]
         good = f'{vital.metric}_bucket{{le="{naming.le(threshold)}"}}'
         rules += [Recording(naming.vital_error_ratio(vital, threshold, window), (
-            f"1 - sum by (route, device) (increase({good}[{window}]))\n"
-            f"/ sum by (route, device) (increase({vital.metric}_count[{window}]))")) for window in windows]
+            f"1 - sum by ({naming.VITAL_BY}) (increase({good}[{window}]))\n"
+            f"/ sum by ({naming.VITAL_BY}) (increase({vital.metric}_count[{window}]))")) for window in windows]
     for vital in VITALS.values():
         rules += [Recording(naming.vital_count_increase(vital, window),
-                            f"sum by (route, device) (increase({vital.metric}_count[{window}]))")
+                            f"sum by ({naming.VITAL_BY}) (increase({vital.metric}_count[{window}]))")
                   for window in count_windows(budgets, vital)]
     return rules
 
@@ -122,6 +124,7 @@ def burn_alert(budgets: Budgets, objective: VitalObjective, burn: BurnRate) -> A
     if objective.min_clients:
         clients = f'{naming.METRIC_DISTINCT_CLIENTS}{{window="{burn.long_window}"}}'
         expr += f"\nand on (route) max by (route) ({clients}) >= {objective.min_clients}"
+    expr = with_cause(vital, burn.long_window, expr, f"{long}{where}")
     return Alert(naming.ALERT_VITAL_OBJECTIVE, expr, burn.for_, objective_labels(objective, burn),
                  objective_annotations(budgets, objective, burn, GoTemplate()))
 
