@@ -44,6 +44,7 @@ from .page_urls import SiteUrls
 from .playbooks import build_runner, load_playbooks, suggest_fix
 from .playbooks.outcome_metrics import OutcomeRecorder
 from .playbooks.outcomes import Outcomes
+from .prometheus_windows import summary_windows
 from .releases import Releases, ReleaseStore
 from .reload import Reloader, histogram_edges
 from .routes import RouteNormalizer, RouteTable
@@ -151,6 +152,7 @@ def create_app(
                         sites=sites, releases=releases)
     # The summary's frames, each minute's also metric_collected lines (eventlog).
     snapshots = LoggedSnapshotStore(config.data_dir / "summary.sqlite", edges, config.metrics_retention_days * 86400)
+    device_vitals = {budget.metric for budget in budgets.vitals if budget.device is not None}
     vitals_summary = SummaryService(
         metrics.reader,
         edges,
@@ -162,9 +164,10 @@ def create_app(
         diagnose=attribution.diagnosis,
         suggest=lambda vital: suggest_fix(playbooks, vital),
         page_url=attribution.page_url,
-        device_vitals={budget.metric for budget in budgets.vitals if budget.device is not None},
+        device_vitals=device_vitals,
         clock=clock,
         cache=AnswerCache(_shared_file("summary-cache"), config.server.read_cache_seconds, clock),
+        windows=summary_windows(config, edges, device_vitals),
     )
     lifetime.add(vitals_summary.close)
     runner = build_runner(config, playbooks, metrics=metrics, summary=vitals_summary, edges=edges,

@@ -18,14 +18,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Mapping
 
+from .config import Config
+from .devices import DEVICES
 from .promql import PrometheusClient, PrometheusError, matchers, seconds
 from .subparts import BREAKDOWNS
 from .summary import device_key
-from .summary_breakdown import part_key
+from .summary_breakdown import PART_EDGES, part_key
 from .summary_quantiles import Counts
 from .vitals import VITALS
 
-__all__ = ["PrometheusError", "PrometheusWindows"]
+__all__ = ["PrometheusError", "PrometheusWindows", "summary_windows"]
 
 
 def _union(parts: list[tuple[str, str]]) -> str:
@@ -36,10 +38,14 @@ def _union(parts: list[tuple[str, str]]) -> str:
 class PrometheusWindows:
     def __init__(self, client: PrometheusClient, edges: Mapping[str, tuple[float, ...]],
                  device_vitals: Collection[str] = ()) -> None:
-        """`edges`: every key's bucket edges (the summary's series edges: vitals, device keys, parts)."""
+        """`edges`: the vitals' bucket edges; `device_vitals`: the vitals also counted per device (a device
+        budget names them). The keys' edges are the summary's frames' (vitals, devices, LCP subparts and INP
+        phases)."""
         self.client = client
-        self._edges = dict(edges)
-        self._device_vitals = sorted(name for name in device_vitals if name in VITALS)
+        self.url = client.url
+        self._device_vitals = sorted(name for name in device_vitals if name in VITALS and name in edges)
+        self._edges = {**PART_EDGES, **edges, **{device_key(name, device): edges[name]
+                                                 for name in self._device_vitals for device in DEVICES}}
 
     def window_counts(self, start: float, end: float, route: str | None) -> dict[str, Counts]:
         """Per key, cumulative counts (+Inf last) of [start, end] over every replica Prometheus scrapes.
@@ -109,3 +115,13 @@ def _cumulative(buckets: Mapping[float, float], edges: tuple[float, ...]) -> Cou
         running = max(running, count)
         out.append(running)
     return out
+
+
+def summary_windows(config: Config, edges: Mapping[str, tuple[float, ...]],
+                    device_vitals: Collection[str]) -> PrometheusWindows | None:
+    """The summary's windows from `prometheus.url` when `prometheus.summary` says so (`auto`: with a shared
+    database, so several replicas); None: this exporter's own frames."""
+    section = config.prometheus
+    if section.url is None or not section.summary_from_prometheus(config.database.url is not None):
+        return None
+    return PrometheusWindows(PrometheusClient(section.url, timeout=section.timeout_seconds), edges, device_vitals)

@@ -102,6 +102,15 @@ def _cumulative(counts: list[int]) -> Counts:
     return list(map(float, accumulate(counts)))
 
 
+class WindowSource(Protocol):
+    """Window counts from elsewhere than this exporter's frames (prometheus_windows.PrometheusWindows); raises a
+    RuntimeError when it cannot answer."""
+
+    url: str
+
+    def window_counts(self, start: float, end: float, route: str | None) -> dict[str, Counts]: ...
+
+
 class SummaryService:
     def __init__(
         self,
@@ -119,8 +128,12 @@ class SummaryService:
         interval: float = 60.0,
         clock: Callable[[], float] = time.time,
         cache: AnswerCache | None = None,
+        windows: WindowSource | None = None,
     ) -> None:
         self._clock = clock
+        # The windows of every replica (prometheus_windows.py) instead of this exporter's frames, when set.
+        self._windows = windows
+        self._windows_problem: str | None = None
         self._reader = reader
         self._edges = edges
         self.store = store
@@ -213,6 +226,13 @@ class SummaryService:
         """Per vital, the cumulative bucket counts that arrived in [start, end] (end None = now), summed over
         series (every route when `route` is None); the vitals a device budget names also per device, under
         `device_key`."""
+        if self._windows is not None:
+            try:
+                remote = self._windows.window_counts(start, self._clock() if end is None else end, route)
+                self._windows_problem = None
+                return remote
+            except RuntimeError as exc:  # Prometheus cannot answer: this exporter's own counts, and the answer says so
+                self._windows_problem = str(exc)
         ends = self.store.heads(self._clock() if end is None else end)
         starts = self.store.heads(start)
         totals: dict[str, list[int]] = {}
@@ -242,7 +262,10 @@ class SummaryService:
         return {name: _cumulative(counts) for name, counts in totals.items()}
 
     def generation(self) -> int:
-        """Reports accepted so far by every worker: an answer computed at the same count is still exact."""
+        """Reports accepted so far by every worker: an answer computed at the same count is still exact (-1,
+        unknown, when the windows come from Prometheus: other replicas' reports change them too)."""
+        if self._windows is not None:
+            return -1
         try:
             return int(sum(row[0] for row in self._reader.rows(ACCEPTED).values()))
         except (KeyError, ValueError):  # a reader without the family: every answer may be stale
@@ -322,7 +345,17 @@ class SummaryService:
             "criticalIssueList": critical,
             "budgetsMet": budgets_met(metrics),
             "lastChecked": last_checked(now),
+            "source": self._source(match),
         }
+
+    def _source(self, match: Filter) -> dict[str, Any]:
+        """Where the answer's counts come from: Prometheus (every replica) or this exporter alone."""
+        if self._windows is None or match:
+            return {"kind": "local", "covers": "the beacons this exporter received"}
+        if self._windows_problem is not None:
+            return {"kind": "local", "covers": "the beacons this exporter received",
+                    "problem": f"Prometheus did not answer, so this replica's own counts: {self._windows_problem}"}
+        return {"kind": "prometheus", "url": self._windows.url, "covers": "every replica Prometheus scrapes"}
 
     def _devices(self, vital: Vital, route: str | None, current: Mapping[str, Counts],
                  shared: BudgetRule | None) -> list[dict[str, Any]]:

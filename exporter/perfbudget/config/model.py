@@ -56,7 +56,11 @@ class Config(StrictModel):
     @classmethod
     def _prometheus_alias(cls, value: PrometheusConfig, info: ValidationInfo) -> PrometheusConfig:
         actions = info.data.get("actions")  # validated before (declared first); absent when invalid
-        return merge_alias(value, actions.prometheus_url if isinstance(actions, ActionsConfig) else None)
+        merged = merge_alias(value, actions.prometheus_url if isinstance(actions, ActionsConfig) else None)
+        if merged.summary == "prometheus" and merged.url is None:
+            raise ValueError("summary: prometheus reads the summary's windows from Prometheus: set prometheus.url "
+                             "(or PERFBUDGET_PROMETHEUS_URL), or use summary: auto or local")
+        return merged
 
     @field_validator("sites")
     @classmethod

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -27,6 +27,15 @@ class PrometheusConfig(StrictModel):
     # --web.enable-lifecycle); false when something else reloads it (a config reloader sidecar).
     reload: bool = True
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5.0
+    # Where the summary, the console, verification, outcomes and reports read their windows: `prometheus`
+    # (PromQL over the histograms, summed over every replica it scrapes; needs `url`), `local` (this
+    # exporter's own store: the beacons that reached it), or `auto`: prometheus when `url` is set and the
+    # replicas share a database (database.url), local otherwise.
+    summary: Literal["auto", "prometheus", "local"] = "auto"
+
+    def summary_from_prometheus(self, shared_database: bool) -> bool:
+        """Whether the summary's windows come from this Prometheus (`summary`, with `auto` resolved)."""
+        return self.url is not None and (self.summary == "prometheus" or (self.summary == "auto" and shared_database))
 
     @field_validator("url")
     @classmethod
