@@ -7,6 +7,7 @@ replica (and, on an error, to the next one: nginx retries the POST).
   deliveries and the repeats reach, and every replica lists the same run.
 - The same Alertmanager payload posted to two replicas at the same moment (what an HA pair's gossip usually
   hides, and what a load balancer's retry does) gives one run too.
+- Every replica's summary counts what all of them received (read from VictoriaMetrics).
 - The dashboards' queries run against VictoriaMetrics and the web-vitals ones return data.
 """
 
@@ -79,15 +80,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         (out / file.path).parent.mkdir(parents=True, exist_ok=True)
         (out / file.path).write_text(file.text)
     rule_files = sorted((out / naming.RULES_DIR).glob("*.yml"))
-    config = {"auth": {"tokens": [{"name": "alertmanager", "token": TOKEN, "scopes": ["webhook", "read"]}]},
-              "site_root": str(site), "budgets_file": str(budgets_file)}
     with ExitStack() as started:
         database = started.enter_context(postgres_server()).create_database("scaleout")
+        vm = started.enter_context(victoria_metrics(tmp / "vm"))
+        # The replicas' summaries read VictoriaMetrics (its Prometheus query API): prometheus.summary is `auto`,
+        # and with a shared database that means every replica's counts.
+        config = {"auth": {"tokens": [{"name": "alertmanager", "token": TOKEN, "scopes": ["webhook", "read"]}]},
+                  "site_root": str(site), "budgets_file": str(budgets_file), "prometheus": {"url": vm.url}}
         replicas = [started.enter_context(exporter(tmp / f"replica-{i}", workers=1, config=config,
                                                    env={"PERFBUDGET_DATABASE_URL": database}))
                     for i in range(3)]
         lb = started.enter_context(nginx(tmp / "nginx", [f"127.0.0.1:{r.port}" for r in replicas]))
-        vm = started.enter_context(victoria_metrics(tmp / "vm"))
         started.enter_context(vmagent(tmp / "vmagent", [f"127.0.0.1:{r.port}" for r in replicas], vm.url))
         managers = started.enter_context(alertmanager_pair(
             tmp / "alertmanager", webhook_alertmanager_config(lb.url, TOKEN, repeat_interval="2s")))
@@ -142,6 +145,33 @@ def test_a_slow_page_view_ends_in_exactly_one_run_whichever_replica_gets_what(st
     wait_for(lambda: _detail(stack.replicas[1], run["id"])["state"] == "succeeded", 60, what="the dry run to finish")
     images = _detail(stack.replicas[1], run["id"])["actions"][0]
     assert images["kind"] == "images" and images["preview"]["bytesSaved"] > 0, images
+
+
+def _own_count(replica: Server) -> float:
+    """The LCP page views of /slow.html this replica itself received (its /metrics)."""
+    _, text = http("GET", f"{replica.url}/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("perfbudget_lcp_seconds_count{") and 'route="/slow.html"' in line)
+
+
+def test_every_replica_s_summary_counts_the_page_views_all_of_them_received(stack: Stack) -> None:
+    _send_slow(stack, "summary", 9)  # three each, round-robin
+    query = 'sum(perfbudget_lcp_seconds_count{route="/slow.html"})'
+
+    def held() -> float:
+        found = prom_query(stack.vm, query)["result"]
+        return float(found[0]["value"][1]) if found else 0.0
+
+    wait_for(lambda: held() == sum(_own_count(r) for r in stack.replicas) >= 9, 60,
+             what="VictoriaMetrics to hold every page view")
+    total = held()
+    for replica in stack.replicas:
+        status, answer = http("GET", f"{replica.url}/api/web-vitals?page=http://shop.test/slow.html&window=1h")
+        assert status == 200 and answer["source"]["kind"] == "prometheus", answer["source"]
+        # VictoriaMetrics counts a new series' increase from zero, so the count is exact: all of them, where
+        # the replica itself holds a third.
+        assert answer["metrics"]["LCP"]["samples"] == total > _own_count(replica)
+        assert answer["metrics"]["LCP"]["value"] > 3000
 
 
 def _post_together(replicas: list[Server], payload: dict[str, Any]) -> list[int]:
