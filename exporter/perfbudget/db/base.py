@@ -66,10 +66,6 @@ class Database(ABC):
     def columns(self, db: Connection, table: str) -> set[str]:
         """The column names `table` has now."""
 
-    def now(self, db: Connection) -> float:
-        """The time as the database sees it (every replica's leases on one clock)."""
-        raise NotImplementedError(f"{self.kind} has no shared clock")
-
     @abstractmethod
     def close(self) -> None:
         """Close pooled connections (nothing to do for SQLite)."""

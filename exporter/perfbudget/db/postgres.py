@@ -135,10 +135,6 @@ class PostgresDatabase(Database):
                           "WHERE table_schema = ? AND table_name = ?", (SCHEMA, table))
         return {row["name"] for row in rows}
 
-    def now(self, db: Connection) -> float:
-        value: float = db.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8 AS now").fetchone()["now"]
-        return value
-
     def close(self) -> None:
         with self._lock:
             idle, self._idle = (self._idle, []) if os.getpid() == self._pid else ([], [])

@@ -15,7 +15,11 @@ import os
 import socket
 from dataclasses import dataclass
 
-from ..db import Connection, Database
+from ..db import Connection
+
+# The database's clock, as the Unix time every other column holds (the transaction's start: one instant
+# for all of it).
+_NOW = "EXTRACT(EPOCH FROM now())::float8"
 
 
 @dataclass(frozen=True)
@@ -36,13 +40,12 @@ class Lapsed:
                 "then run it again)")
 
 
-def renew_lease(database: Database, db: Connection, owner: str, seconds: float) -> None:
+def renew_lease(db: Connection, owner: str, seconds: float) -> None:
     """Hold (or take again) `owner`'s lease for `seconds` from now, on the database's clock."""
-    now = database.now(db)
     db.execute(
-        "INSERT INTO leases (owner, host, pid, renewed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
+        f"INSERT INTO leases (owner, host, pid, renewed_at, expires_at) VALUES (?, ?, ?, {_NOW}, {_NOW} + ?) "
         "ON CONFLICT (owner) DO UPDATE SET renewed_at = excluded.renewed_at, expires_at = excluded.expires_at",
-        (owner, socket.gethostname(), os.getpid(), now, now + seconds),
+        (owner, socket.gethostname(), os.getpid(), seconds),
     )
 
 
@@ -50,16 +53,14 @@ def release_lease(db: Connection, owner: str) -> None:
     db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
 
 
-def lapsed(database: Database, db: Connection) -> list[Lapsed]:
+def lapsed(db: Connection) -> list[Lapsed]:
     """Running runs whose owner's lease has expired or is gone; expired leases that hold nothing more are
     forgotten."""
-    now = database.now(db)
     rows = db.execute(
-        "SELECT r.id, r.owner, l.host, l.expires_at FROM runs r LEFT JOIN leases l ON l.owner = r.owner "
-        "WHERE r.state = 'running' AND (l.owner IS NULL OR l.expires_at < ?) ORDER BY r.id",
-        (now,),
+        f"SELECT r.id, r.owner, l.host, {_NOW} - l.expires_at AS ago FROM runs r "
+        f"LEFT JOIN leases l ON l.owner = r.owner WHERE r.state = 'running' AND "
+        f"(l.owner IS NULL OR l.expires_at < {_NOW}) ORDER BY r.id"
     ).fetchall()
-    db.execute("DELETE FROM leases WHERE expires_at < ? AND owner NOT IN "
-               "(SELECT owner FROM runs WHERE state = 'running' AND owner IS NOT NULL)", (now,))
-    return [Lapsed(row["id"], row["owner"], row["host"],
-                   None if row["expires_at"] is None else now - row["expires_at"]) for row in rows]
+    db.execute(f"DELETE FROM leases WHERE expires_at < {_NOW} AND owner NOT IN "
+               "(SELECT owner FROM runs WHERE state = 'running' AND owner IS NOT NULL)")
+    return [Lapsed(row["id"], row["owner"], row["host"], row["ago"]) for row in rows]

@@ -229,7 +229,7 @@ class Store:
         now = time.time()
         with self._transaction() as db:
             if self.db.shared:  # the lease first: a replica never holds a run it has no claim on
-                renew_lease(self.db, db, owner, self.lease_seconds)
+                renew_lease(db, owner, self.lease_seconds)
             # The outer `state = ?` too: whatever a concurrent writer did, a run is taken from `queued` once.
             row = db.execute(
                 "UPDATE runs SET state = ?, owner = ?, started_at = ? WHERE state = ? AND id = ("
@@ -247,7 +247,7 @@ class Store:
         """Renew `owner`'s lease on the runs it holds (shared store only; with SQLite its pid is the lease)."""
         if self.db.shared:
             with self._transaction(serial=False) as db:
-                renew_lease(self.db, db, owner, self.lease_seconds)
+                renew_lease(db, owner, self.lease_seconds)
 
     def release(self, owner: str) -> None:
         """`owner` holds nothing any more (its runner closed with no run in flight)."""
@@ -296,7 +296,7 @@ class Store:
         with self._transaction() as db:
             orphans: list[tuple[str, str]] = []
             if self.db.shared:
-                orphans = [(gone.run_id, gone.message(self.lease_seconds)) for gone in lapsed(self.db, db)]
+                orphans = [(gone.run_id, gone.message(self.lease_seconds)) for gone in lapsed(db)]
             else:
                 for row in db.execute("SELECT id, owner FROM runs WHERE state = ?", (RUNNING,)).fetchall():
                     if not (row["owner"] and alive(row["owner"])):
