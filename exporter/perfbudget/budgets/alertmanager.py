@@ -21,9 +21,10 @@ EMAIL_TO = "web-performance@example.com"
 RECEIVER_WEBHOOK = "perfbudget"
 RECEIVER_WARNING = "perfbudget-and-slack"
 RECEIVER_CRITICAL = "perfbudget-slack-and-email"
-GROUP_BY = ["alertname", "budget", "route", "device"]
-# A critical alert silences warnings about the same metric on the same route and device (or job).
-INHIBIT_EQUAL = ["metric", "route", "device", "job", "instance"]
+GROUP_BY = ["alertname", "budget", "route", "device", "site"]
+# A critical alert silences warnings about the same metric on the same route, device and site (or job); a label
+# both alerts lack (`site` without sites) is equal.
+INHIBIT_EQUAL = ["metric", "route", "device", "site", "job", "instance"]
 
 
 def _webhook(budgets: Budgets) -> dict[str, Any]:
