@@ -15,7 +15,7 @@ import pytest
 
 from perfbudget.db import DatabaseUnreachable, PostgresDatabase
 from perfbudget.db.postgres import check_reachable
-from perfbudget.playbooks.records import NewRun
+from perfbudget.playbooks.records import NewRun, RunResult
 from perfbudget.playbooks.store import Store
 
 from .postgres import PASSWORD, Postgres, postgres_server
@@ -112,6 +112,13 @@ def test_a_run_whose_replica_stops_renewing_its_lease_is_marked_interrupted_by_a
     assert crashed.interrupt_orphans(lambda owner: True) == []  # noticed once, by whoever came first
     current = crashed.get(alive.id)
     assert current is not None and current.state == "running"
+    # The cut-off replica was only slow: its end comes after the interruption, which stands.
+    late = crashed.finish(run.id, "succeeded", "done", RunResult(playbook_name="Nap"))
+    assert late.state == "interrupted" and late.result.playbook_name == "Nap"  # kept, for a rollback
+    events = crashed.get(run.id, events=True)
+    assert events is not None and [e["event"] for e in events.events][-2:] == ["interrupted",
+                                                                               "ended-after-interruption"]
+    assert events.events[-1]["state"] == "succeeded"
 
 
 def test_the_schema_is_created_and_migrated_once_when_replicas_start_at_once(pg: Postgres, url: str) -> None:

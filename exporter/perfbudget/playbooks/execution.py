@@ -103,7 +103,8 @@ class Executor:
             state, message = FAILED, f"failed outside its actions: {type(exc).__name__}: {exc}"
         finished = self._finish(run, state, message, result)
         playbook_run(finished)  # playbook_previewed, playbook_executed (eventlog)
-        self.count(run.playbook, run.mode, state)
+        if finished.state == state:  # else it was marked interrupted first, and counted so by who marked it
+            self.count(run.playbook, run.mode, state)
         say(f"{run.playbook}: {state}: {message}")
         return finished
 

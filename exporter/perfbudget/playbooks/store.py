@@ -262,15 +262,22 @@ class Store:
                        (to_json_text(result.to_json()), message, run_id))
 
     def finish(self, run_id: str, state: RunState, message: str, result: RunResult) -> Run:
+        """The run's end. One marked interrupted meanwhile (its replica's lease lapsed, and another replica
+        acted on that) stays interrupted: its result is kept, for a rollback, and its end is an event."""
         now = time.time()
         with self._transaction(serial=False) as db:
-            db.execute(
-                "UPDATE runs SET state = ?, message = ?, result = ?, finished_at = ? WHERE id = ?",
-                (state, message, to_json_text(result.to_json()), now, run_id),
-            )
+            row = db.execute(
+                "UPDATE runs SET state = ?, message = ?, result = ?, finished_at = ? WHERE id = ? AND state = ? "
+                "RETURNING *", (state, message, to_json_text(result.to_json()), now, run_id, RUNNING),
+            ).fetchone()
+            if row is None:
+                db.execute("UPDATE runs SET result = ? WHERE id = ?", (to_json_text(result.to_json()), run_id))
+                self._event(db, run_id, "ended-after-interruption", state=state, message=message)
+                late = self._get(db, run_id)
+                assert late is not None
+                return late
             self._event(db, run_id, state, message=message)
-            run = self._get(db, run_id)
-        assert run is not None
+            run = Run.from_row(row)
         for listener in self.finished:
             try:
                 listener(run)
