@@ -16,7 +16,7 @@ from perfbudget.budgets import naming
 from perfbudget.budgets.generate import generate_files
 from perfbudget.budgets.model import Budgets
 from perfbudget.budgets.rulefmt import Alert
-from perfbudget.budgets.stages import vitals_alerts
+from perfbudget.budgets.stages import vitals_alerts, vitals_slo
 from perfbudget.budgets.templating import Expanded
 from perfbudget.config import ConfigError
 from perfbudget.reload import validate_all
@@ -26,6 +26,7 @@ QUICK = {"min_samples": 0, "min_clients": 0, "for": "0s", "window": "5m"}
 SITE_BUDGETS: dict[str, Any] = {
     "vitals": [{"metric": "LCP", "target": 2500, **QUICK},
                {"metric": "LCP", "site": "shop", "target": 2000, "severity": "critical", **QUICK}],
+    "objectives": [{"metric": "INP", "objective": "90%", "threshold": 200, "window": "1d", "site": "blog"}],
     "regression": None, "beacons_stopped": None,
 }
 
@@ -37,7 +38,7 @@ def _alerts(budgets: Budgets) -> list[Alert]:
 def test_a_site_budget_selects_its_site_and_the_general_one_leaves_it_alone(
         make_budgets: Callable[..., Budgets]) -> None:
     budgets = make_budgets(**SITE_BUDGETS)
-    general, shop = _alerts(budgets)
+    general, shop = (a for a in _alerts(budgets) if a.alert == naming.ALERT_VITAL_BUDGET)
     assert shop.expr.startswith('(\nroute_device:perfbudget_lcp_seconds:p75_5m{site="shop"} > 2\n)')
     assert dict(shop.labels) == {"severity": "critical", "metric": "LCP", "budget": "lcp-shop", "site": "shop"}
     assert shop.annotations["summary"] == "LCP p75 is over its budget on {{ $labels.route }} ({{ $labels.device }}) " \
@@ -45,6 +46,16 @@ def test_a_site_budget_selects_its_site_and_the_general_one_leaves_it_alone(
     assert ('unless on (route, device, site) route_device:perfbudget_lcp_seconds_count:increase5m{site="shop"}'
             in general.expr)
     assert "site" not in general.labels  # each site's alert carries its series' own site label
+
+
+def test_an_objective_may_name_a_site_too(make_budgets: Callable[..., Budgets]) -> None:
+    budgets = make_budgets(objectives=[{"metric": "LCP", "objective": "75%", "threshold": 2500, "window": "1d",
+                                        "site": "shop"}])
+    alerts = [rule for group in vitals_slo.rule_groups(budgets) for rule in group.rules if isinstance(rule, Alert)]
+    assert alerts and all(a.labels["site"] == "shop" and a.labels["budget"] == "lcp-slo-75-shop" for a in alerts)
+    assert all(a.expr.startswith("(\nroute_device:perfbudget_lcp_seconds:error_ratio_le2_5_") and
+               '{site="shop"} > ' in a.expr.split("\n")[1] for a in alerts)
+    assert alerts[0].annotations["summary"].endswith("({{ $labels.device }}) on site shop")
 
 
 def test_a_site_refines_a_budget_of_the_same_shape_and_a_route_budget_beats_a_site_wide_one(
@@ -81,10 +92,13 @@ def test_perfbudget_check_names_the_budget_and_the_site_the_config_does_not_list
     sites = [{"name": "shop", "hosts": ["shop.test"]}, {"name": "blog", "hosts": ["blog.test"]}]
     budgets = {"vitals": [{"metric": "LCP", "target": 2500, "site": "shop"},
                           {"metric": "INP", "target": 200, "site": "docs"},
-                          {"metric": "CLS", "target": 0.1, "site": "other"}]}
+                          {"metric": "CLS", "target": 0.1, "site": "other"}],
+               "objectives": [{"metric": "LCP", "objective": "75%", "threshold": 2500, "site": "wiki"}]}
     assert _check(tmp_path, budgets, sites) == [
         f"{tmp_path / 'budgets.yaml'}: vitals[1].site: 'docs': budget 'inp-docs' names a site the config does not "
-        "list (sites: shop, blog; 'other' is every host no site lists)"]
+        "list (sites: shop, blog; 'other' is every host no site lists)",
+        f"{tmp_path / 'budgets.yaml'}: objectives[0].site: 'wiki': budget 'lcp-slo-75-wiki' names a site the config "
+        "does not list (sites: shop, blog; 'other' is every host no site lists)"]
     assert _check(tmp_path, {"vitals": [{"metric": "LCP", "target": 2500, "site": "shop"}]}, []) == [
         f"{tmp_path / 'budgets.yaml'}: vitals[0].site: 'shop': budget 'lcp-shop' names a site the config does not "
         "list (sites: none: the config has no sites:; 'other' is every host no site lists)"]

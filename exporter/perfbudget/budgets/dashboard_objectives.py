@@ -37,6 +37,8 @@ def _scope(objective: VitalObjective, le: str | None = None) -> str:
         matchers.append(("route", "=~", objective.route))
     if objective.device is not None:
         matchers.append(("device", "=", objective.device))
+    if objective.site is not None:
+        matchers.append(("site", "=", objective.site))
     return selector([*matchers, *SELECTION])
 
 
@@ -55,7 +57,8 @@ def objective_panels(budgets: Budgets) -> list[ObjectivePanels]:
         name, threshold = objective.budget_name, threshold_text(objective)
         what = f"{objective.objective_percent}% of page loads with {objective.metric} at or under {threshold}"
         where = " ".join(part for part in (objective.route and f"on {objective.route}",
-                                           objective.device and f"on {objective.device}s") if part)
+                                           objective.device and f"on {objective.device}s",
+                                           objective.site and f"on site {objective.site}") if part)
         goal = f"{what}{' ' + where if where else ''} over {objective.window}"
         out.append(ObjectivePanels(
             share_title=f"{name}: {objective.metric} good share against {objective.objective_percent}%",

@@ -299,12 +299,15 @@ class Budgets(StrictModel):
         return best.target if best is not None else None
 
     def site_errors(self, sites: Sequence[str], source: str) -> list[str]:
-        """One error per Web Vitals budget naming a site the config does not list (`sites`: their names)."""
+        """One error per Web Vitals budget or objective naming a site the config does not list (`sites`: their
+        names)."""
         known = [*sites, OTHER_SITE]
         listed = ", ".join(sites) if sites else "none: the config has no sites:"
-        return [f"{source}: vitals[{index}].site: {budget.site!r}: budget {budget.budget_name!r} names a site the "
-                f"config does not list (sites: {listed}; {OTHER_SITE!r} is every host no site lists)"
-                for index, budget in enumerate(self.vitals) if budget.site is not None and budget.site not in known]
+        named = [*((f"vitals[{i}]", b.site, b.budget_name) for i, b in enumerate(self.vitals)),
+                 *((f"objectives[{i}]", o.site, o.budget_name) for i, o in enumerate(self.objectives))]
+        return [f"{source}: {where}.site: {site!r}: budget {name!r} names a site the config does not list "
+                f"(sites: {listed}; {OTHER_SITE!r} is every host no site lists)"
+                for where, site, name in named if site is not None and site not in known]
 
     def overriding(self, budget: VitalBudget) -> list[VitalBudget]:
         """The budgets that win over `budget` wherever both apply (more specific, or as specific and earlier)."""

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from ..config.base import StrictModel
 from ..vitals import VITALS
 from .burn_rates import BurnRate, burn_threshold, workbook_burn_rates
-from .fields import BudgetName, Device, Duration, RouteRegex, check_measurable, route_slug, seconds
+from .fields import BudgetName, Device, Duration, RouteRegex, SiteName, check_measurable, route_slug, seconds
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -53,6 +53,8 @@ class VitalObjective(StrictModel):
     name: BudgetName | None = None
     route: RouteRegex | None = None
     device: Device | None = None
+    # One of the config's `sites:` (or `other`), as a budget's; every site when unset, each alerted on its own.
+    site: SiteName | None = None
     min_samples: Annotated[int, Field(ge=0)] = 50
     min_clients: Annotated[int, Field(ge=0, le=1_000_000)] = 5
     # None: the SRE workbook's four tiers scaled to `window`, less those the objective cannot reach.
@@ -113,10 +115,12 @@ class VitalObjective(StrictModel):
 
     @property
     def budget_name(self) -> str:
-        """The `budget` label: the given name, else metric-slo-objective[-device][-route-slug] (lcp-slo-75)."""
+        """The `budget` label: the given name, else metric-slo-objective[-site][-device][-route-slug] (lcp-slo-75)."""
         if self.name:
             return self.name
         parts = [self.metric.lower(), "slo", self.objective_percent.replace(".", "_")]
+        if self.site:
+            parts.append(self.site)
         if self.device:
             parts.append(self.device)
         if self.route:

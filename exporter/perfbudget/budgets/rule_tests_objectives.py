@@ -25,7 +25,8 @@ from .templating import Expanded
 def objective_pair(objective: VitalObjective) -> dict[str, str]:
     """A (route, device) the objective covers (objectives do not override each other: any one in scope)."""
     route = example_match(objective.route, EXAMPLE_ROUTES) if objective.route else EXAMPLE_ROUTES[0]
-    return {"route": route, "device": objective.device or sorted(DEVICES)[0]}
+    site = {"site": objective.site} if objective.site is not None else {}
+    return {"route": route, "device": objective.device or sorted(DEVICES)[0], **site}
 
 
 def _between(low: float, high: float) -> float:

@@ -34,6 +34,8 @@ def scope(objective: VitalObjective) -> str:
         matchers.append(("route", "=~", objective.route))
     if objective.device is not None:
         matchers.append(("device", "=", objective.device))
+    if objective.site is not None:
+        matchers.append(("site", "=", objective.site))
     return selector(matchers)
 
 
@@ -47,8 +49,9 @@ def burn_text(burn: BurnRate) -> str:
 
 
 def objective_labels(objective: VitalObjective, burn: BurnRate) -> dict[str, str]:
+    site = {"site": objective.site} if objective.site is not None else {}
     return naming.alert_labels(burn.severity, objective.metric, objective.budget_name,
-                               long_window=burn.long_window, short_window=burn.short_window)
+                               long_window=burn.long_window, short_window=burn.short_window, **site)
 
 
 def _guards_text(objective: VitalObjective) -> str:
@@ -59,7 +62,8 @@ def _guards_text(objective: VitalObjective) -> str:
 
 def objective_annotations(budgets: Budgets, objective: VitalObjective, burn: BurnRate, r: Render) -> dict[str, str]:
     """Annotations of a burn-rate alert (Go templates or expanded, depending on `r`)."""
-    where = f"{r.label('route')} ({r.label('device')})"
+    site = f" on site {objective.site}" if objective.site is not None else ""
+    where = f"{r.label('route')} ({r.label('device')}){site}"
     threshold, rate = threshold_text(objective), burn_text(burn)
     spent = budget_spent(burn, objective.window)
     dashboard = naming.dashboard_url(budgets.grafana_url, "web-vitals")
