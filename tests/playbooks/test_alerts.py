@@ -50,8 +50,8 @@ def test_a_delivery_queues_one_run_per_matching_playbook_and_counts_what_it_star
                    alert(status="resolved", fingerprint="gone"))
     delivery = receive(runner, _parse(body), "10.0.0.7", received)
     assert delivery.alerts == 3 and delivery.unmatched == 1 and delivery.resolved_runs == 0
-    assert {item.run.playbook for item in delivery.submitted} == {
-        "optimize-images", "render-blocking-resources", "test-images"}
+    # An LCP alert without a `cause` starts optimize-images of the bundled LCP playbooks (LCP's default).
+    assert {item.run.playbook for item in delivery.submitted} == {"optimize-images", "test-images"}
     assert {(item.run.state, item.run.mode, item.duplicate) for item in delivery.submitted} == {
         ("queued", "dry-run", False)}
     trigger = delivery.submitted[0].run.trigger
@@ -66,7 +66,7 @@ def test_a_delivery_queues_one_run_per_matching_playbook_and_counts_what_it_star
 def test_a_resolved_alert_marks_the_runs_it_started_resolved(runner: Runner) -> None:
     started = receive(runner, _parse(payload()), None)
     ended = receive(runner, _parse(payload(alert(status="resolved"))), None)
-    assert ended.submitted == [] and ended.resolved_runs == len(started.submitted) == 3
+    assert ended.submitted == [] and ended.resolved_runs == len(started.submitted) == 2
 
 
 def test_a_malformed_payload_lists_every_problem() -> None:
@@ -82,7 +82,7 @@ def test_an_alert_executes_only_with_execute_on_alert_and_the_allowlist(
     app = pb_app(playbooks={"execute": ["test-images"], "execute_on_alert": True, "execute_min_clients": 0})
     runs = post(app.test_client(), "/api/alertmanager", payload(), headers=BEARER).json["runs"]
     modes = {r["playbookId"]: r["mode"] for r in runs}
-    assert modes == {"test-images": "execute", "optimize-images": "dry-run", "render-blocking-resources": "dry-run"}
+    assert modes == {"test-images": "execute", "optimize-images": "dry-run"}
 
 
 def _beacons_from(client: FlaskClient, address: str, count: int = 1) -> None:

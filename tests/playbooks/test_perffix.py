@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from perfbudget.cli import main
 
-from .conftest import BEARER, TOKEN, EchoKind, get, payload, post, runner_of, wait_run
+from .conftest import BEARER, TOKEN, EchoKind, alert, get, payload, post, runner_of, wait_run
 
 
 def test_playbooks_are_listed_and_filtered_by_metric_and_impact(client: FlaskClient) -> None:
@@ -116,8 +116,10 @@ def test_runs_started_by_hand_fill_only_half_the_queue_so_the_webhook_keeps_room
     assert answers[-1].json["error"] == (
         "cannot queue the run now, retry later: the share of the queue for runs started by hand is full: 3 are "
         "queued (at most 3, half of playbooks.queue_size 6; the rest is kept for the Alertmanager webhook)")
-    # An alert matching three playbooks still finds room for its three runs.
-    delivery = post(client, "/api/alertmanager", payload(), headers=BEARER)
+    # A delivery starting three runs (the LCP alert: optimize-images and test-images; an FCP alert:
+    # render-blocking-resources) still finds room for them.
+    alerts = payload(alert(), alert(fingerprint="fp-fcp", metric="FCP", budget="fcp"))
+    delivery = post(client, "/api/alertmanager", alerts, headers=BEARER)
     assert delivery.status_code == 200 and [r["state"] for r in delivery.json["runs"]] == ["queued"] * 3
 
 
