@@ -31,6 +31,7 @@ from .budgets.model import load_budgets, parse_duration
 from .budgets.overrides import overrides_path, read_overrides
 from .config import Config, load_config
 from .config.env import EPOCH_ENV
+from .db import PostgresDatabase
 from .dedup import SeenTable
 from .distinct_clients import ClientSketch, RouteClients
 from .eventlog import configure as configure_event_log
@@ -134,7 +135,12 @@ def create_app(
     sketch = ClientSketch.shared({w: parse_duration(w) for w in windows}, table.slots, directory, epoch)
     lifetime.add(sketch.close)
     metrics.expose_distinct_clients(RouteClients(sketch, table))
-    attribution = AttributionStore(config.data_dir / "attribution", beacons.attribution_top_k)
+    # database.url: the attribution top-K and the summary's frames in the shared database, for every replica.
+    shared_db = PostgresDatabase(config.database.url, config.database.connect_timeout_seconds) \
+        if config.database.url else None
+    if shared_db is not None:
+        lifetime.add(shared_db.close)  # closed last: the stores below flush into it as they close
+    attribution = AttributionStore(config.data_dir / "attribution", beacons.attribution_top_k, database=shared_db)
     lifetime.add(attribution.close)
     # The known releases (releases.sqlite, every worker's), when the version label is on.
     release_store = ReleaseStore(config.data_dir / "releases.sqlite", config.releases.keep) \
@@ -151,7 +157,8 @@ def create_app(
                         pages=SiteUrls(beacons.allowed_origins),
                         sites=sites, releases=releases)
     # The summary's frames, each minute's also metric_collected lines (eventlog).
-    snapshots = LoggedSnapshotStore(config.data_dir / "summary.sqlite", edges, config.metrics_retention_days * 86400)
+    snapshots = LoggedSnapshotStore(config.data_dir / "summary.sqlite", edges, config.metrics_retention_days * 86400,
+                                    database=shared_db)
     device_vitals = {budget.metric for budget in budgets.vitals if budget.device is not None}
     vitals_summary = SummaryService(
         metrics.reader,

@@ -21,7 +21,8 @@ from itertools import accumulate
 from pathlib import Path
 
 from . import eventlog
-from .snapshots import RETENTION, Frame, Head, Rows, SnapshotStore
+from .db import Database
+from .snapshots import RETENTION, Frame, Rows, SnapshotStore
 from .summary import quantile
 from .summary_contract import display
 from .vitals import VITALS
@@ -32,8 +33,9 @@ log = logging.getLogger(__name__)
 class LoggedSnapshotStore(SnapshotStore):
     """A SnapshotStore whose stored frames become metric_collected lines (bucket `edges` per vital)."""
 
-    def __init__(self, path: Path, edges: Mapping[str, tuple[float, ...]], retention: int = RETENTION) -> None:
-        super().__init__(path, retention)
+    def __init__(self, path: Path, edges: Mapping[str, tuple[float, ...]], retention: int = RETENTION,
+                 database: Database | None = None) -> None:
+        super().__init__(path, retention, database)
         self._edges = edges
         self._lock_path = path.with_name(path.name + ".eventlog-lock")
         self._minute_lock = threading.Lock()  # flock does not exclude threads sharing one open file
@@ -57,11 +59,8 @@ class LoggedSnapshotStore(SnapshotStore):
     def _before(self, epoch: str, ts: int) -> tuple[int, Frame] | None:
         """The run's frame at `ts` (the one a replacement replaces) or else the last one before it."""
         try:
-            # Not `heads(ts)`: it skips runs that started after `ts`, as the run's first minute's frame did.
-            with self._connect() as db:
-                row = db.execute("SELECT id, ts, base FROM frames WHERE epoch = ? AND ts <= ? ORDER BY ts DESC LIMIT 1",
-                                 (epoch, ts)).fetchone()
-            return (row[1], self.frame(Head(*row))) if row is not None else None
+            head = self.last_head(epoch, ts)
+            return (head.ts, self.frame(head)) if head is not None else None
         except Exception:  # telemetry never breaks the snapshots
             log.exception("metric_collected: the frame before the minute at %d", ts)
             return None
