@@ -174,3 +174,23 @@ def test_the_version_moves_when_an_earlier_transaction_commits_after_a_later_one
     before = store.version()
     store.claim("1:me", max_concurrent=1)
     assert store.version() != before
+
+
+def test_a_replica_starting_while_others_write_never_deadlocks_with_them(url: str) -> None:
+    """Starting prepares the schema (CREATE INDEX IF NOT EXISTS locks its table); the others meanwhile prune,
+    claim and finish, taking the same tables in other orders."""
+    live = Store(PostgresDatabase(url))
+    for _ in range(30):
+        live.submit(NewRun("nap", "dry-run", {"type": "manual"}), queue_size=100)
+
+    def work(i: int) -> object:
+        if i % 3 == 0:
+            return Store(PostgresDatabase(url))  # a replica starting
+        if i % 3 == 1:
+            return live.prune(time.time() + 1)  # forgets the ended dry runs: events first, then runs
+        run = live.claim(f"{i}:w", max_concurrent=100)
+        return run and live.finish(run.id, "succeeded", "done", RunResult())
+
+    for _ in range(15):
+        results = _at_once(9, work)
+        assert not [r for r in results if isinstance(r, Exception)], results

@@ -7,7 +7,7 @@ Everything lives in its own schema, `perfbudget`, so the database may be shared 
 Locks are PostgreSQL advisory locks in perfbudget's own class: `transaction(serial=True)` takes a
 transaction-level one, so the check-then-writes that SQLite's single writer makes atomic (the queue's size,
 a playbook's concurrency limit, the cooldown) are atomic across replicas too; `prepare` holds a session
-lock while it creates and migrates the schema.
+lock while it creates and migrates the schema (and the writers' lock, so no serial writer runs meanwhile).
 """
 
 from __future__ import annotations
@@ -120,6 +120,9 @@ class PostgresDatabase(Database):
                 db.execute("SELECT pg_advisory_lock(?, ?)", (LOCK_CLASS, SCHEMA_LOCK))
                 try:
                     with db.raw.transaction():
+                        # No serial writer meanwhile: CREATE INDEX IF NOT EXISTS locks its table even when the
+                        # index exists, and a writer taking two tables in the other order would deadlock it.
+                        db.execute("SELECT pg_advisory_xact_lock(?, ?)", (LOCK_CLASS, WRITES_LOCK))
                         db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
                         for statement in schema:
                             db.execute(statement)
