@@ -68,3 +68,11 @@ def test_the_webhook_starts_one_run_per_alert_with_the_playbook_of_its_cause(
     assert answer.json["unmatched"] == 0
     started = sorted((run["fingerprint"], run["playbookId"]) for run in answer.json["runs"])
     assert started == sorted((f"fp{i}", expected) for i, (_, _, expected) in enumerate(EXPECTED))
+
+
+def test_get_perf_fix_lists_a_match_of_alternatives_as_written(make_config: Callable[..., Config]) -> None:
+    playbooks = load_playbooks(make_config())
+    assert playbooks["server-response-caching"].spec.summary()["match"] == [
+        ['metric=~"TTFB"'], ['metric=~"LCP"', 'cause="time_to_first_byte"']]
+    assert playbooks["optimize-images"].spec.summary()["match"] == [
+        'metric=~"LCP"', 'cause!~"time_to_first_byte|element_render_delay"']
