@@ -13,10 +13,12 @@ import psycopg
 import pytest
 
 from perfbudget.attribution import AttributionStore
-from perfbudget.db import PostgresDatabase
+from perfbudget.db import DatabaseUnreachable, PostgresDatabase
+from perfbudget.snapshot_backlog import FrameBacklog
 from perfbudget.snapshots import SnapshotStore
 
 from .postgres import Postgres, postgres_server
+from .postgres_outage import start_postgres, stop_postgres
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +119,59 @@ def test_frames_in_postgresql_read_back_as_in_sqlite(database: PostgresDatabase,
     assert stores[1].save("replica-a", 60 * 149, final, replace=True)  # a worker's last snapshot as it stops
     assert stores[1].frame(stores[1].heads(60 * 149)["replica-a"]).rows == final
     assert stores[1].ladders(["replica-a"])["replica-a"]["LCP"] == (1.0, 2.0, 3.0, 4.0, 5.0)
+
+
+def test_frames_the_database_does_not_take_wait_in_memory_and_are_written_when_it_is_back(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with postgres_server(durable=True) as own:  # a server of its own: this test stops it (a crash)
+        database = PostgresDatabase(own.create_database("backlog"), connect_timeout=1)
+        store = SnapshotStore(tmp_path / "unused.sqlite", database=database)
+        store.begin_epoch("run", 0.0)
+        frames = _traffic(5, 3)
+        assert store.save("run", 0, frames[0])
+        stop_postgres(own)
+        restarted = None
+        try:
+            started = time.monotonic()
+            for minute in (1, 2, 3):
+                assert not store.has("run", 60 * minute)
+                assert not store.save("run", 60 * minute, frames[minute])  # kept, not raised
+                assert store.has("run", 60 * minute)  # kept counts as stored: the other workers skip it
+            assert time.monotonic() - started < 10
+            store.check()  # /-/ready stays green
+            assert store.backlog is not None and len(store.backlog) == 3
+            warnings = [r for r in caplog.records if "does not answer (summary snapshots)" in r.getMessage()]
+            assert len(warnings) == 1 and "pg-test-secret" not in warnings[0].getMessage()
+        finally:
+            restarted = start_postgres(own)
+        for _ in range(3):  # the pool's connections to the stopped server fail once each, then a fresh one
+            if store.save("run", 240, frames[4]):
+                break
+        assert len(store.backlog) == 0
+        heads = {t: store.heads(t)["run"] for t in (0, 60, 120, 180, 240)}
+        assert [store.frame(heads[t]).rows for t in sorted(heads)] == frames
+        assert any("answers again (summary snapshots)" in r.getMessage() for r in caplog.records)
+        database.close()
+    restarted.wait(30)
+
+
+def test_the_backlog_keeps_the_newest_frames_up_to_its_bound() -> None:
+    backlog = FrameBacklog("postgresql://user:***@db/perfbudget", max_frames=3)
+
+    def down(epoch: str, ts: int, rows: dict[str, dict[str, list[int]]], replace: bool) -> bool:
+        raise DatabaseUnreachable("cannot reach the database postgresql://user:***@db/perfbudget")
+
+    frames = _traffic(5, 2)
+    for minute, rows in enumerate(frames):
+        assert not backlog.save("run", 60 * minute, rows, False, down)
+    assert len(backlog) == 3 and backlog.dropped == 2
+    assert [backlog.pending("run", 60 * m) for m in range(5)] == [False, False, True, True, True]
+    written: list[tuple[int, dict[str, dict[str, list[int]]]]] = []
+
+    def up(epoch: str, ts: int, rows: dict[str, dict[str, list[int]]], replace: bool) -> bool:
+        written.append((ts, rows))
+        return True
+
+    assert backlog.save("run", 300, frames[-1], False, up)
+    assert [ts for ts, _ in written] == [120, 180, 240, 300]  # oldest first, then the new one
+    assert [rows for _, rows in written[:3]] == frames[2:]
