@@ -115,16 +115,18 @@ def _variable_query(name: str, label: str, query: str) -> dict[str, Any]:
 
 
 def _variable_navigation() -> dict[str, Any]:
-    """Soft navigations (a single-page app's route changes) against the rest, on the navigation_type label."""
+    """Soft navigations (a single-page app's route changes) against the rest, on the navigation_type label.
+    Single-valued without Grafana's All: Grafana regex-escapes the values of a multi or include-All variable, which
+    would turn hard's `|` into a literal; "all" is an option of its own, `.*`."""
     soft = "|".join(SOFT_NAVIGATION_TYPES)
     hard = "|".join([*(t for t in NAVIGATION_TYPES if t not in SOFT_NAVIGATION_TYPES), "unknown"])
-    options = [("All", "$__all"), ("soft", soft), ("hard", hard)]
+    options = [("all", ".*"), ("soft", soft), ("hard", hard)]
     return {"name": "navigation", "label": "Navigation", "type": "custom",
             "description": "With beacons.navigation_type_label on: soft navigations or every other type. Filters "
                            "the panels that read the histograms.",
-            "query": f"soft : {soft},hard : {hard}", "multi": False, "includeAll": True, "allValue": ".*",
-            "current": {"text": "All", "value": "$__all"}, "hide": 0,
-            "options": [{"text": text, "value": value, "selected": text == "All"} for text, value in options]}
+            "query": ",".join(f"{text} : {value}" for text, value in options), "multi": False, "includeAll": False,
+            "current": {"text": "all", "value": ".*"}, "hide": 0,
+            "options": [{"text": text, "value": value, "selected": text == "all"} for text, value in options]}
 
 
 def _dashboard(key: str, title: str, header: str, variables: list[dict[str, Any]], layout: _Layout) -> dict[str, Any]:
