@@ -10,13 +10,13 @@ the runner's worker threads.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client import Counter
 
+from ..db import TRANSIENT_ERRORS
 from ..playbooks.alerts import PayloadError, parse_payload, receive
 from ..playbooks.runner import Runner
 from ..playbooks.store import QueueFull
@@ -67,7 +67,7 @@ def alertmanager() -> tuple[Response, int]:
         delivery = receive(state.runner, payload, request.remote_addr, state.received)
     except QueueFull as exc:
         return _unavailable(f"playbook queue is full, retry later: {exc}")
-    except sqlite3.OperationalError as exc:  # locked or busy beyond the timeout, disk full: all transient
+    except TRANSIENT_ERRORS as exc:  # locked or busy beyond the timeout, disk full: all transient
         log.warning("audit log unavailable: %s", exc)
         return _unavailable(f"audit log unavailable, retry later: {exc}")
     return jsonify({

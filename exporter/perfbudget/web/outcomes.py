@@ -8,7 +8,6 @@ scope): the answer holds routes and figures, never a run's trigger, addresses or
 from __future__ import annotations
 
 import difflib
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from ..db import TRANSIENT_ERRORS
 from ..playbooks.outcome_text import duration_text
 from ..playbooks.outcomes import Outcomes
 from ..summary import parse_window
@@ -113,6 +113,6 @@ def outcomes() -> tuple[Response, int]:
             return _bad(f"window: {exc}")
     try:
         data = state.report(playbook, window)
-    except sqlite3.OperationalError as exc:  # the audit log or the snapshots are locked or the disk is full
+    except TRANSIENT_ERRORS as exc:  # the audit log or the snapshots are locked or the disk is full
         return _bad(f"the audit log or the snapshots cannot be read now: {exc}; retry", 503)
     return jsonify({"success": True, "ok": True, "data": data}), 200

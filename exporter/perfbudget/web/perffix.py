@@ -17,12 +17,12 @@ an execute token is never counted against that anonymous budget. A run is shown 
 from __future__ import annotations
 
 import difflib
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from ..db import TRANSIENT_ERRORS
 from ..playbooks.estimates import expected_improvement
 from ..playbooks.model import LEVELS
 from ..playbooks.records import STATES
@@ -36,6 +36,8 @@ from .clients import client_address
 from .perffix_answer import RUN_ID, perffix_answer, run_url
 from .runs import run_json
 
+#: Why a run could not be queued now (a 503 with Retry-After): the queue is full, or the store is busy or away.
+_NOT_QUEUED: tuple[type[Exception], ...] = (QueueFull, *TRANSIENT_ERRORS)
 bp = Blueprint("perffix", __name__)
 _KEY = "perfbudget.perffix"
 
@@ -152,7 +154,7 @@ def run_playbook() -> tuple[Response, int]:
     try:
         run = runner.submit_manual(playbook, execute=not dry_run, auto_approve=auto_approve, trigger=trigger,
                                    route=route)
-    except (QueueFull, sqlite3.OperationalError) as exc:
+    except _NOT_QUEUED as exc:
         # ManualShareFull too: runs started by hand may fill only their share of the queue (store.manual_share),
         # so anonymous dry runs can never shut out the Alertmanager webhook.
         response = jsonify({"ok": False, "error": f"cannot queue the run now, retry later: {exc}"})
