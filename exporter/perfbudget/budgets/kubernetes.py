@@ -47,7 +47,7 @@ WORKERS = 2
 
 # Chosen from the README's Performance section: the master and two workers take 184 MiB of RSS before any
 # series (about 95 MiB proportional set size, shared pages counted once, which is what the cgroup charges),
-# 232 MiB at 1,000 vital series and 346 MiB at 10,000; the default route cap allows 4,040 (28,280 with the
+# 232 MiB at 1,000 vital series and 346 MiB at 10,000; the default route cap allows 4,040 (32,320 with the
 # navigation type label). The limit leaves room for the label, the in-memory multiprocess directory
 # (27 MiB of sparse files at start) and an images playbook decoding a large image.
 RESOURCES = {
