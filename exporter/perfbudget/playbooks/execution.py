@@ -20,7 +20,7 @@ from ..config.playbooks import Risk
 from ..eventlog import playbook_run
 from ..metrics import Metrics
 from .actions import KINDS, ActionContext, ActionError, ActionOutcome
-from .actions.paths import NEEDS_SITE_ROOT, NeedsSiteRoot
+from .actions.paths import NEEDS_SITE_ROOT, NeedsSiteRoot, needs_site_root
 from .model import RISKS, Action, LoadedPlaybook, Playbooks
 from .records import (
     DRY_RUN,
@@ -68,6 +68,16 @@ class Executor:
     def count(self, playbook: str, mode: str, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.playbook_runs.labels(playbook, mode, outcome).inc()
+
+    def deferred(self) -> frozenset[str]:
+        """The playbooks this replica leaves to others for a while: with the shared store and no site files
+        here (no site root or allowed directory that exists), those with an action that needs them."""
+        dirs = list(self.config.actions.allowed_dirs) or ([self.config.site_root] if self.config.site_root else [])
+        if not self.store.db.shared or any(Path(d).is_dir() for d in dirs):
+            return frozenset()
+        return frozenset(book.id for book in self.playbooks.values()
+                         if any(needs_site_root(a.kind, params) for a, params in zip(book.spec.actions, book.params,
+                                                                                    strict=True)))
 
     def context(self, run: Run, progress: Progress | None = None) -> ActionContext:
         dirs = list(self.config.actions.allowed_dirs)

@@ -31,6 +31,8 @@ class WorkerPool:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._heartbeat: threading.Thread | None = None
+        # Playbooks whose files are not here: their runs wait a lease's length for a replica that has them.
+        self._deferred = executor.deferred()
 
     def start(self) -> None:
         """Start `playbooks.worker_threads` workers; they also take runs other processes queued."""
@@ -77,7 +79,8 @@ class WorkerPool:
                 if index == 0:
                     self._reap()
                 while not self._stop.is_set():
-                    run = store.claim(self.owner, self._executor.config.playbooks.max_concurrent_per_playbook)
+                    run = store.claim(self.owner, self._executor.config.playbooks.max_concurrent_per_playbook,
+                                      deferred=self._deferred)
                     if run is None:
                         break
                     self._executor.execute(run)

@@ -7,17 +7,16 @@ concurrency limit holds across processes. Idempotency rests on a UNIQUE key (pla
 startsAt): two processes (or replicas) receiving the same delivery at once cannot both insert it, and the
 insert itself (ON CONFLICT DO NOTHING) is what tells a repeated delivery.
 
-States: queued -> running -> succeeded | failed; queued -> skipped (cooldown); running -> interrupted (its
-process died, or with PostgreSQL its replica's lease lapsed: leases.py; never re-run silently); succeeded ->
-rolled-back. A queued run has done nothing yet, so one left behind by a dead process simply waits for the
-next worker. The SQL is written once for both databases (db/base.py says how).
+States: queued -> running -> succeeded | failed; queued -> skipped (cooldown); running -> interrupted (its process
+died, or with PostgreSQL its replica's lease lapsed: leases.py; never re-run silently); succeeded -> rolled-back. A
+queued run has done nothing yet: one a dead process left waits for the next worker. SQL: once for both (db/base.py).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -224,9 +223,12 @@ class Store:
 
     # --- the queue --------------------------------------------------------------------------------
 
-    def claim(self, owner: str, max_concurrent: int, run_id: str | None = None) -> Run | None:
-        """Take the oldest queued run whose playbook has fewer than `max_concurrent` running (or `run_id`)."""
+    def claim(self, owner: str, max_concurrent: int, run_id: str | None = None,
+              deferred: Collection[str] = ()) -> Run | None:
+        """Take the oldest queued run whose playbook has fewer than `max_concurrent` running (or `run_id`); runs
+        of `deferred` playbooks only once queued for `lease_seconds` (left to replicas with the site's files)."""
         now = time.time()
+        wait = f" AND (r.playbook NOT IN ({', '.join('?' * len(deferred))}) OR r.created_at < ?)" if deferred else ""
         with self._transaction() as db:
             if self.db.shared:  # the lease first: a replica never holds a run it has no claim on
                 renew_lease(db, owner, self.lease_seconds)
@@ -234,9 +236,10 @@ class Store:
             row = db.execute(
                 "UPDATE runs SET state = ?, owner = ?, started_at = ? WHERE state = ? AND id = ("
                 " SELECT r.id FROM runs r WHERE r.state = ? AND (CAST(? AS TEXT) IS NULL OR r.id = ?) AND"
-                " (SELECT COUNT(*) FROM runs x WHERE x.playbook = r.playbook AND x.state = ?) < ?"
+                " (SELECT COUNT(*) FROM runs x WHERE x.playbook = r.playbook AND x.state = ?) < ?" + wait +
                 " ORDER BY r.created_at, r.id LIMIT 1) RETURNING *",
-                (RUNNING, owner, now, QUEUED, QUEUED, run_id, run_id, RUNNING, max_concurrent),
+                (RUNNING, owner, now, QUEUED, QUEUED, run_id, run_id, RUNNING, max_concurrent,
+                 *((*sorted(deferred), now - self.lease_seconds) if deferred else ())),
             ).fetchone()
             if row is None:
                 return None
