@@ -221,15 +221,14 @@ class SnapshotStore:
 
     def heads(self, t: float) -> dict[str, Head]:
         """Per epoch that had started by `t`: its last frame at or before `t` (its end if it ended)."""
-        out: dict[str, Head] = {}
+        # One query (a round trip to a shared database, whatever the number of runs); each run's last frame is
+        # found on the (epoch, ts) unique index.
         with self.database.connect() as db:
-            epochs = [row["epoch"] for row in db.execute("SELECT epoch FROM epochs WHERE started <= ?", (t,))]
-            for epoch in epochs:
-                row = db.execute("SELECT id, ts, base FROM frames WHERE epoch = ? AND ts <= ? "
-                                 "ORDER BY ts DESC LIMIT 1", (epoch, int(t))).fetchone()
-                if row is not None:
-                    out[epoch] = Head(row["id"], row["ts"], row["base"])
-        return out
+            rows = db.execute("SELECT f.epoch AS epoch, f.id AS id, f.ts AS ts, f.base AS base FROM epochs e "
+                              "JOIN frames f ON f.epoch = e.epoch WHERE e.started <= ? AND f.ts = "
+                              "(SELECT MAX(g.ts) FROM frames g WHERE g.epoch = e.epoch AND g.ts <= ?)",
+                              (t, int(t))).fetchall()
+        return {row["epoch"]: Head(row["id"], row["ts"], row["base"]) for row in rows}
 
     def last_head(self, epoch: str, ts: int) -> Head | None:
         """The run's frame at `ts`, or else its last one before (not `heads(ts)`: that skips runs that started
