@@ -5,15 +5,14 @@ its file actions skipped with the reason, so a run never waits for good."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from ..playbooks.conftest import alert, payload
+from .browser import photo_jpeg
 from .postgres import Postgres, postgres_server
 from .stack import Server, exporter, http, wait_for
 
@@ -31,10 +30,7 @@ def pg() -> Iterator[Postgres]:
 
 def _site(root: Path) -> Path:
     (root / "img").mkdir(parents=True)
-    rng = random.Random(5)
-    image = Image.new("RGB", (900, 600))
-    image.putdata([(rng.randrange(256), (x * 3) % 256, (x // 7) % 256) for x in range(900 * 600)])
-    image.save(root / "img" / "hero.jpg", quality=92)
+    (root / "img" / "hero.jpg").write_bytes(photo_jpeg(900, 600, seed=5))
     (root / "index.html").write_text('<html><body><img src="/img/hero.jpg"></body></html>')
     return root
 

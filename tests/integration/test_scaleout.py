@@ -14,7 +14,6 @@ replica (and, on an error, to the next one: nginx retries the POST).
 from __future__ import annotations
 
 import json
-import random
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -25,13 +24,13 @@ from typing import Any
 
 import pytest
 import yaml
-from PIL import Image
 
 from perfbudget.budgets import naming
 from perfbudget.budgets.dashboards import panels_with_targets
 from perfbudget.budgets.generate import generate_files
 from perfbudget.budgets.model import load_budgets
 
+from .browser import photo_jpeg
 from .postgres import postgres_server
 from .scaleout import alertmanager_pair, nginx, victoria_metrics, vmagent, vmalert
 from .stack import Server, beacon, exporter, http, prom_query, wait_for, webhook_alertmanager_config
@@ -58,20 +57,12 @@ class Stack:
     managers: tuple[Server, Server]
 
 
-def _photo(path: Path) -> None:
-    """A noisy 1600x1000 JPEG well over the images action's 100 kB floor."""
-    rng = random.Random(11)
-    image = Image.new("RGB", (1600, 1000))
-    image.putdata([(rng.randrange(256), (x * 7) % 256, (x // 5) % 256) for x in range(1600 * 1000)])
-    image.save(path, quality=92)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("scaleout")
     site = tmp / "site"  # the site root every replica shares (shared storage in a real deployment)
     (site / "img").mkdir(parents=True)
-    _photo(site / "img" / "hero.jpg")
+    (site / "img" / "hero.jpg").write_bytes(photo_jpeg(1600, 1000, seed=11))
     (site / "slow.html").write_text('<html><body><img src="/img/hero.jpg"></body></html>')
     budgets_file = tmp / "budgets.yaml"
     budgets_file.write_text(yaml.safe_dump(BUDGETS))
