@@ -149,3 +149,19 @@ def test_every_label_tuple_of_the_parts_has_its_slot_and_no_more(sites: int) -> 
             assert family.observer(("/d", "phone", *site_values[0], breakdown.names[0])) is None  # a 4th route
     finally:
         metrics.close()
+
+
+def test_with_breakdowns_off_no_part_series_appear_and_the_vitals_are_kept(
+        make_app: Callable[..., Flask], registry: CollectorRegistry) -> None:
+    app = make_app(beacons={"breakdowns": False})
+    _post(app, [_report("LCP", 2000, "v-1", {"url": "https://shop.test/hero.jpg", **PARTS}),
+                _report("INP", 280, "v-1", {"interactionTarget": "button", **PHASES})])
+    labels = {"route": "/cart", "device": "desktop"}
+    assert sample(registry, "perfbudget_lcp_seconds_count", labels) == 1
+    assert sample(registry, "perfbudget_inp_seconds_count", labels) == 1
+    exposition = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "perfbudget_lcp_seconds_count{" in exposition
+    assert "perfbudget_lcp_subpart_seconds_count{" not in exposition
+    assert "perfbudget_inp_phase_seconds_count{" not in exposition
+    summary = app.test_client().get("/api/web-vitals").get_json()
+    assert summary["metrics"]["LCP"]["samples"] == 1 and summary["metrics"]["LCP"]["breakdown"] is None

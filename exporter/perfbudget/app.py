@@ -155,7 +155,7 @@ def create_app(
     ingestor = Ingestor(metrics, routes, seen, attribution, otlp, beacons.navigation_type_label, clients=sketch,
                         alerts=BeaconAlerts(budgets, lambda vital: suggest_fix(playbooks, vital)),
                         pages=SiteUrls(beacons.allowed_origins),
-                        sites=sites, releases=releases)
+                        sites=sites, releases=releases, breakdowns=beacons.breakdowns)
     # The summary's frames, each minute's also metric_collected lines (eventlog).
     snapshots = LoggedSnapshotStore(config.data_dir / "summary.sqlite", edges, config.metrics_retention_days * 86400,
                                     database=shared_db)

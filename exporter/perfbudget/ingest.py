@@ -74,8 +74,11 @@ class Ingestor:
         pages: SiteUrls | None = None,
         sites: SiteResolver | None = None,
         releases: Releases | None = None,
+        breakdowns: bool = True,
     ) -> None:
         self._metrics = metrics
+        # LCP's subparts and INP's phases recorded (beacons.breakdowns); off, none of their series appear.
+        self._breakdowns = breakdowns
         self._routes = routes
         self._seen = seen
         self._attribution = attribution
@@ -225,7 +228,7 @@ class Ingestor:
             if self._otlp is not None:
                 self._otlp.record(name, value, route, device, rating)
             if report.attribution is not None:
-                if name in BREAKDOWNS:
+                if self._breakdowns and name in BREAKDOWNS:
                     part_labels = (name, route, device, site) if self._sites is not None else (name, route, device)
                     self._record_parts(name, value, report.attribution, part_labels)
                 if self._attribution is not None:

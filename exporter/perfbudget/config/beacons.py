@@ -26,6 +26,10 @@ class BeaconsConfig(StrictModel):
     attribution_top_k: Annotated[int, Field(ge=1, le=1000)] = 20
     # Extra, bounded label: the web-vitals navigationType (navigate, reload, back-forward, ...).
     navigation_type_label: bool = False
+    # Record LCP's subparts and INP's phases (perfbudget_lcp_subpart_seconds, perfbudget_inp_phase_seconds): up
+    # to 147 more series per busy route and device in Prometheus; off, the summary has no breakdown and the
+    # alerts' cause is `unknown`.
+    breakdowns: bool = True
     # Share of page views /beacon.js reports (one draw per page view), written into the script it serves and
     # exposed as perfbudget_beacon_sample_rate; 1 reports every page view, 0 none.
     sample_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 1.0
