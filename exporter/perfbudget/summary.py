@@ -350,11 +350,14 @@ class SummaryService:
 
     def _source(self, match: Filter) -> dict[str, Any]:
         """Where the answer's counts come from: Prometheus (every replica) or this exporter alone."""
+        covers = "the beacons this exporter received"
+        if self.store.database.kind != "sqlite" and not match:  # the frames every replica writes to the database
+            covers = "every replica's minute frames in the shared database (the others' up to a minute late)"
         if self._windows is None or match:
-            return {"kind": "local", "covers": "the beacons this exporter received"}
+            return {"kind": "local", "covers": covers}
         if self._windows_problem is not None:
-            return {"kind": "local", "covers": "the beacons this exporter received",
-                    "problem": f"Prometheus did not answer, so this replica's own counts: {self._windows_problem}"}
+            return {"kind": "local", "covers": covers,
+                    "problem": f"Prometheus did not answer, so the exporter's own counts: {self._windows_problem}"}
         return {"kind": "prometheus", "url": self._windows.url, "covers": "every replica Prometheus scrapes"}
 
     def _devices(self, vital: Vital, route: str | None, current: Mapping[str, Counts],

@@ -1,11 +1,12 @@
 """A shared database that goes away under a running `perfbudget serve`: the webhook, a run by hand and the
-runs listing answer 503 with Retry-After (Alertmanager retries a 5xx; a 500 would say the exporter is
+summary (whose minute frames are in it) answer 503 with Retry-After (Alertmanager retries a 5xx; a 500 would say the exporter is
 broken), beacons still answer 200 (the hot path never touches the database), and once the database is back
 the retried delivery makes its run. The outage is real: the database stops taking connections and every
 session on it is cut (PostgreSQL's ALLOW_CONNECTIONS false and pg_terminate_backend)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def test_a_database_outage_is_a_503_and_the_retry_after_it_makes_the_run(pg: Pos
             status, body = http("POST", f"{srv.url}/api/perf-fix", {"playbookId": "optimize-images"}, BEARER)
             assert status == 503 and body["error"].startswith("cannot queue the run now, retry later"), body
             assert http("POST", f"{srv.url}/api/web-vitals", [beacon("LCP", 1200, "during-outage")])[0] == 200
+            status, body = http("GET", f"{srv.url}/api/web-vitals?window=1h", headers=BEARER)
+            assert status == 503 and body["error"].startswith("the store is busy or unreachable, retry later"), body
+            time.sleep(3)  # the playbook workers poll every second meanwhile: each says so once, no traceback
+            log = srv.output()
+            assert 1 <= log.count("the audit log cannot be read now") <= 4 and "Traceback" not in log, log[-3000:]
         finally:
             _connections(pg, allowed=True)
         status, body = wait_for(lambda: _accepted(srv, delivery), 30, what="the webhook once the database is back")

@@ -20,7 +20,7 @@ from perfbudget.subparts import PART_BUCKETS
 from perfbudget.summary import device_key
 from perfbudget.summary_breakdown import part_key
 
-from .stack import Server, free_port, prometheus
+from .stack import free_port, prometheus
 
 pytestmark = pytest.mark.integration
 EDGES = histogram_edges(Budgets())

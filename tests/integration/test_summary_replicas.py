@@ -73,7 +73,7 @@ def test_without_prometheus_a_replica_answers_from_its_own_store_and_says_why(
     prom.proc.wait(20)
     wait_for(lambda: _lcp(a)[1]["kind"] == "local", 15, what="the summary to fall back")  # cached answers age out
     lcp, source = _lcp(a)
-    assert lcp["samples"] == 21 and source["problem"].startswith("Prometheus did not answer, so this replica's own "
+    assert lcp["samples"] == 21 and source["problem"].startswith("Prometheus did not answer, so the exporter's own "
                                                                   f"counts: {prom.url}")
 
 

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 
+from ..db import TRANSIENT_ERRORS
 from .execution import Executor
 from .owners import new_owner, owner_alive, release_owner
 from .records import INTERRUPTED
@@ -73,6 +74,7 @@ class WorkerPool:
 
     def _work(self, index: int) -> None:
         store = self._executor.store
+        away = False
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -84,7 +86,13 @@ class WorkerPool:
                     if run is None:
                         break
                     self._executor.execute(run)
-            except Exception:  # a locked database or a bug in one run must not kill the worker
+                away = False
+            except TRANSIENT_ERRORS as exc:  # the store is busy or away: said once, not a traceback a second
+                if not away:
+                    log.warning("playbook worker %d: the audit log cannot be read now, retrying every %.0f s: %s",
+                                index, self._poll, exc)
+                away = True
+            except Exception:  # a bug in one run must not kill the worker
                 log.exception("playbook worker %d", index)
             self._wake.wait(self._poll)
 

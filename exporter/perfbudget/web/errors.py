@@ -1,14 +1,23 @@
 """Errors under `/api/` are JSON, as every other answer there: `{"ok": false, "error": "..."}` with the
 status (404 and 405 included, which Flask would answer with an HTML page), the status's own headers kept
-(`Allow` on a 405). Elsewhere (the console, `/-/...`, `/metrics`) Flask's pages stay."""
+(`Allow` on a 405). Elsewhere (the console, `/-/...`, `/metrics`) Flask's pages stay.
+
+A store that is busy or away (db.TRANSIENT_ERRORS: SQLite locked, the shared PostgreSQL unreachable) is a 503
+with Retry-After wherever no endpoint answered it itself: a client should retry, not take the exporter for
+broken."""
 
 from __future__ import annotations
+
+import logging
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.sansio.response import Response
 
+from ..db import TRANSIENT_ERRORS
 from . import beacons
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 
@@ -36,3 +45,17 @@ def init_app(app: Flask, max_body: int) -> None:
         return answer
 
     app.register_error_handler(HTTPException, http_error)
+
+    def store_away(exc: Exception) -> Response:
+        log.warning("%s %s: the store cannot answer now: %s", request.method, request.path, exc)
+        message = f"the store is busy or unreachable, retry later: {str(exc).strip()[:300]}"
+        if request.path.startswith(API_PREFIX):
+            answer = app.json.response(ok=False, error=message)
+        else:
+            answer = app.response_class(message + "\n", mimetype="text/plain")
+        answer.status_code = 503
+        answer.headers["Retry-After"] = "5"
+        return answer
+
+    for error in TRANSIENT_ERRORS:
+        app.register_error_handler(error, store_away)
