@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from perfbudget.budgets import naming
-from perfbudget.budgets.generate import generate_files
+from perfbudget.budgets.generate import generate_files, write
 from perfbudget.budgets.model import load_budgets
 
 from .stack import (
@@ -55,9 +55,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
     budgets_file = tmp / "budgets.yaml"
     budgets_file.write_text(yaml.safe_dump(BUDGETS))
     out = tmp / "out"
-    for file in generate_files(load_budgets(budgets_file, env={}), "test"):
-        (out / file.path).parent.mkdir(parents=True, exist_ok=True)
-        (out / file.path).write_text(file.text)
+    write(generate_files(load_budgets(budgets_file, env={}), "test"), out)
     (tmp / "site").mkdir()
     config = {"budgets_file": str(budgets_file), "site_root": str(tmp / "site"),
               "auth": {"tokens": [{"name": "alertmanager", "token": TOKEN, "scopes": ["webhook", "read"]}]},

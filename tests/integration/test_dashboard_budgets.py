@@ -12,7 +12,7 @@ import yaml
 
 from perfbudget.budgets import naming
 from perfbudget.budgets.dashboards import dashboards, panels_with_targets
-from perfbudget.budgets.generate import generate_files
+from perfbudget.budgets.generate import generate_files, write
 from perfbudget.budgets.model import load_budgets
 from perfbudget.vitals import VITALS
 
@@ -35,9 +35,7 @@ def lines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, di
     budgets_file.write_text(yaml.safe_dump(BUDGETS))
     budgets = load_budgets(budgets_file, env={})
     out = tmp / "out"
-    for file in generate_files(budgets, "test"):
-        (out / file.path).parent.mkdir(parents=True, exist_ok=True)
-        (out / file.path).write_text(file.text)
+    write(generate_files(budgets, "test"), out)
     panel = next(p for p in panels_with_targets(dashboards(budgets, "test")["web-vitals"])
                  if p["type"] == "timeseries" and p["title"] == "LCP p75")
     budget_lines = {t["legendFormat"]: t["expr"] for t in panel["targets"] if t["legendFormat"].startswith("budget ")}

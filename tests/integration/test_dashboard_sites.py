@@ -15,7 +15,7 @@ import yaml
 
 from perfbudget.budgets import naming
 from perfbudget.budgets.dashboards import dashboards, panels_with_targets
-from perfbudget.budgets.generate import generate_files
+from perfbudget.budgets.generate import generate_files, write
 from perfbudget.budgets.model import load_budgets
 from perfbudget.vitals import VITALS
 
@@ -41,9 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, di
     budgets_file.write_text(yaml.safe_dump(BUDGETS))
     budgets = load_budgets(budgets_file, env={})
     out = tmp / "out"
-    for file in generate_files(budgets, "test"):
-        (out / file.path).parent.mkdir(parents=True, exist_ok=True)
-        (out / file.path).write_text(file.text)
+    write(generate_files(budgets, "test"), out)
     board = json.loads((out / naming.DASHBOARDS_DIR / "web-vitals.json").read_text())
     assert board == dashboards(budgets, "test")["web-vitals"]
     with exporter(tmp / "exporter", workers=2, config={**CONFIG, "budgets_file": str(budgets_file)}) as exp, \

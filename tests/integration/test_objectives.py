@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from perfbudget.budgets import naming
 from perfbudget.budgets.dashboards import dashboards, panels_with_targets
-from perfbudget.budgets.generate import generate_files
+from perfbudget.budgets.generate import generate_files, write
 from perfbudget.budgets.model import load_budgets
 
 from .stack import Server, beacon, exporter, http, prom_query, prometheus, wait_for
@@ -42,9 +42,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
     budgets_file = tmp / "budgets.yaml"
     budgets_file.write_text(yaml.safe_dump(BUDGETS))
     rules_dir = tmp / "out"
-    for file in generate_files(load_budgets(budgets_file, env={}), "test"):
-        (rules_dir / file.path).parent.mkdir(parents=True, exist_ok=True)
-        (rules_dir / file.path).write_text(file.text)
+    write(generate_files(load_budgets(budgets_file, env={}), "test"), rules_dir)
     config = {"budgets_file": str(budgets_file), "server": {"trusted_proxy_hops": 1}}
     with exporter(tmp / "exporter", workers=2, config=config) as exp, \
             prometheus(tmp / "prometheus", [f"127.0.0.1:{exp.port}"],

@@ -1,7 +1,7 @@
-"""A shared database that goes away under a running `perfbudget serve`: the webhook, a run by hand and the
-summary (whose minute frames are in it) answer 503 with Retry-After (Alertmanager retries a 5xx; a 500 would say the exporter is
-broken), beacons still answer 200 (the hot path never touches the database), and once the database is back
-the retried delivery makes its run. The outage is real: the database stops taking connections and every
+"""A shared database that goes away under a running `perfbudget serve`: the webhook, a run by hand and the summary
+(whose minute frames are in it) answer 503 with Retry-After (Alertmanager retries a 5xx; a 500 would say the
+exporter is broken), beacons still answer 200 (the hot path never touches the database), and once the database
+is back the retried delivery makes its run. The outage is real: the database stops taking connections and every
 session on it is cut (PostgreSQL's ALLOW_CONNECTIONS false and pg_terminate_backend)."""
 
 from __future__ import annotations

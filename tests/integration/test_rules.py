@@ -15,22 +15,19 @@ import pytest
 import yaml
 
 from perfbudget.budgets import naming
-from perfbudget.budgets.dashboards import panels_with_targets
-from perfbudget.budgets.generate import generate, generate_files
+from perfbudget.budgets.generate import generate, generate_files, write
 from perfbudget.budgets.model import load_budgets
 from perfbudget.config import load_config
 from perfbudget.playbooks.model import load_playbooks
 from perfbudget.vitals import VITALS
 
+from .dashboards import dashboard_queries
 from .stack import Server, beacon, exporter, http, prom_query, prometheus, wait_for
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[2]
 RULES = sorted((REPO / naming.RULES_DIR).glob("*.yml"))
 RULE_TESTS = sorted((REPO / naming.RULE_TESTS_DIR).glob("*.yml"))
-# Grafana's own variables as it substitutes them ($__range: the dashboard's time range), and the dashboards'.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$route": ".*", "$device": ".*", "$job": ".*",
-                     "$site": ".*", "$version": ".*", "$navigation": ".*"}
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -83,26 +80,9 @@ def test_amtool_routes_each_severity_to_its_receiver(severity: str, receiver: st
                 assert result.stdout.strip() == receiver, (rule["alert"], result.stdout, result.stderr)
 
 
-def _substitute(expr: str) -> str:
-    for variable, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(variable, value)
-    return expr
-
-
-def _dashboard_queries() -> list[tuple[str, str, str]]:
-    import json
-
-    out = []
-    for path in sorted((REPO / naming.DASHBOARDS_DIR).glob("*.json")):
-        for panel in panels_with_targets(json.loads(path.read_text())):
-            for target in panel["targets"]:
-                out.append((path.stem, panel["title"], _substitute(target["expr"])))
-    return out
-
-
 def test_every_dashboard_query_parses_as_promql(tmp_path: Path) -> None:
     rules = {"groups": [{"name": "dashboards", "rules": [
-        {"record": f"dashboard:query_{i}:check", "expr": expr} for i, (_, _, expr) in enumerate(_dashboard_queries())
+        {"record": f"dashboard:query_{i}:check", "expr": expr} for i, (_, _, expr) in enumerate(dashboard_queries())
     ]}]}
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump(rules))
@@ -131,9 +111,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
     budgets_file = tmp / "budgets.yaml"
     budgets_file.write_text(yaml.safe_dump(TEST_BUDGETS))
     rules_dir = tmp / "out"
-    for file in generate_files(load_budgets(budgets_file, env={}), "test"):
-        (rules_dir / file.path).parent.mkdir(parents=True, exist_ok=True)
-        (rules_dir / file.path).write_text(file.text)
+    write(generate_files(load_budgets(budgets_file, env={}), "test"), rules_dir)
     rule_files = sorted((rules_dir / naming.RULES_DIR).glob("*.yml"))
     with exporter(tmp / "exporter", workers=2, config={"budgets_file": str(budgets_file)}) as exp, \
             prometheus(tmp / "prometheus", [f"127.0.0.1:{exp.port}"], rule_files=rule_files) as prom:
@@ -217,7 +195,7 @@ def test_the_real_breakdown_names_the_cause_and_the_cause_picks_one_playbook(
 def test_every_dashboard_query_runs_and_the_web_vitals_ones_return_data(stack: tuple[Server, Server]) -> None:
     _, prom = stack
     empty = []
-    for dashboard, title, expr in _dashboard_queries():
+    for dashboard, title, expr in dashboard_queries():
         data = prom_query(prom, expr)  # raises on any error
         if dashboard == "web-vitals" and "offset" not in expr and ("lcp" in expr or "LCP" in title) \
                 and not data["result"]:

@@ -13,30 +13,27 @@ replica (and, on an error, to the next one: nginx retries the POST).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from perfbudget.budgets import naming
-from perfbudget.budgets.dashboards import panels_with_targets
-from perfbudget.budgets.generate import generate_files
+from perfbudget.budgets.generate import generate_files, write
 from perfbudget.budgets.model import load_budgets
 
 from .browser import photo_jpeg
+from .dashboards import dashboard_queries
 from .postgres import postgres_server
 from .scaleout import alertmanager_pair, nginx, victoria_metrics, vmagent, vmalert
 from .stack import Server, beacon, exporter, http, prom_query, wait_for, webhook_alertmanager_config
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).parents[2]
 TOKEN = "scaleout-webhook-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # Every beacon comes from 127.0.0.1: one distinct client, so min_clients 1.
@@ -44,8 +41,6 @@ BUDGETS: dict[str, Any] = {"vitals": [
     {"metric": "LCP", "name": "lcp-slow-pages", "route": "/slow.*", "target": 3000, "window": "1m",
      "min_samples": 3, "min_clients": 1, "for": "0s", "severity": "warning"},
 ]}
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$route": ".*", "$device": ".*", "$job": ".*",
-                     "$site": ".*", "$version": ".*", "$navigation": ".*"}
 
 
 @dataclass
@@ -67,9 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     budgets_file = tmp / "budgets.yaml"
     budgets_file.write_text(yaml.safe_dump(BUDGETS))
     out = tmp / "generated"
-    for file in generate_files(load_budgets(budgets_file, env={}), "test"):
-        (out / file.path).parent.mkdir(parents=True, exist_ok=True)
-        (out / file.path).write_text(file.text)
+    write(generate_files(load_budgets(budgets_file, env={}), "test"), out)
     rule_files = sorted((out / naming.RULES_DIR).glob("*.yml"))
     with ExitStack() as started:
         database = started.enter_context(postgres_server()).create_database("scaleout")
@@ -209,13 +202,8 @@ def test_the_dashboards_queries_run_against_victoriametrics(stack: Stack) -> Non
     wait_for(lambda: prom_query(stack.vm, "route_device_le:perfbudget_lcp_seconds_bucket:increase1h")["result"], 60,
              what="vmalert's recording rules, written back to VictoriaMetrics")
     empty = []
-    for path in sorted((REPO / naming.DASHBOARDS_DIR).glob("*.json")):
-        for panel in panels_with_targets(json.loads(path.read_text())):
-            for target in panel["targets"]:
-                expr = target["expr"]
-                for variable, value in GRAFANA_VARIABLES.items():
-                    expr = expr.replace(variable, value)
-                data = prom_query(stack.vm, expr)  # raises on any error VictoriaMetrics answers
-                if path.stem == "web-vitals" and "offset" not in expr and "lcp" in expr and not data["result"]:
-                    empty.append((panel["title"], expr))
+    for dashboard, title, expr in dashboard_queries():
+        data = prom_query(stack.vm, expr)  # raises on any error VictoriaMetrics answers
+        if dashboard == "web-vitals" and "offset" not in expr and "lcp" in expr and not data["result"]:
+            empty.append((title, expr))
     assert empty == []
