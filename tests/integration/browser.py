@@ -80,19 +80,30 @@ def demo_site(exporter_url: str, hero_delay: float, block_ms: int = 150) -> Iter
                 self._send(404, "text/plain", b"not found")
 
         def _send(self, code: int, ctype: str, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            send_body(self, code, ctype, body)
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    with loopback_site(Handler) as url:
+        yield url
+
+
+def send_body(handler: BaseHTTPRequestHandler, code: int, ctype: str, body: bytes) -> None:
+    """Answer `body` with `code`, never cached (each test's page is its own)."""
+    handler.send_response(code)
+    handler.send_header("Content-Type", ctype)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("Cache-Control", "no-store")
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@contextmanager
+def loopback_site(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` served on a free 127.0.0.1 port, in a thread; yields the base URL, shuts it down after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:

@@ -15,14 +15,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ..browser import WEB_VITALS, loopback_site, send_body
+
 HERE = Path(__file__).resolve().parent
-WEB_VITALS = HERE.parents[2] / "node_modules" / "web-vitals" / "dist" / "web-vitals.attribution.iife.js"
 
 
 @contextmanager
@@ -42,23 +43,13 @@ def spa_site(exporter_url: str, beacon_attributes: str = "") -> Iterator[str]:
                 self._send("text/html; charset=utf-8", page)
 
         def _send(self, ctype: str, body: bytes) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            send_body(self, 200, ctype, body)
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_site(Handler) as url:
+        yield url
 
 
 @dataclass
@@ -93,10 +84,5 @@ def collector() -> Iterator[tuple[str, list[Received]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/web-vitals", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_site(Handler) as url:
+        yield f"{url}/api/web-vitals", received
