@@ -15,6 +15,7 @@ import re
 
 from prometheus_client.utils import floatToGoString
 
+from ..subparts import BREAKDOWNS as PARTS
 from ..vitals import Vital
 
 # --- files ------------------------------------------------------------------------------------------
@@ -65,11 +66,7 @@ VITAL_ON = f"on ({VITAL_BY})"
 
 # Why a vital is slow: the exporter's breakdown histograms (perfbudget.subparts), their part label, and the
 # `cause` label a vital's alerts carry (the dominant part at p75, CAUSE_UNKNOWN without breakdown data).
-BREAKDOWNS = {
-    "LCP": ("perfbudget_lcp_subpart_seconds", "subpart",
-            ("time_to_first_byte", "resource_load_delay", "resource_load_duration", "element_render_delay")),
-    "INP": ("perfbudget_inp_phase_seconds", "phase", ("input_delay", "processing_duration", "presentation_delay")),
-}
+BREAKDOWNS = {name: (b.metric, b.label, b.names) for name, b in PARTS.items()}
 CAUSE_LABEL = "cause"
 CAUSE_UNKNOWN = "unknown"
 CAUSE_PERCENTILE = 75.0
