@@ -27,7 +27,10 @@ from typing import Any, Protocol
 import orjson
 
 from ..http_metrics import FlaskTiming
+from ..ingest import Client
 from ..web.beacons import PATH as BEACON_PATH
+from ..web.beacons import BeaconEndpoint
+from ..web.clients import forwarded_client
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -165,6 +168,8 @@ class Front:
         self._pool: ThreadPoolExecutor | None = None
         self._deadlines = _Deadlines(body_timeout)
         self._timing = FlaskTiming.of(app)  # the refusals answered here count in the duration histogram
+        # Beacons go straight to the endpoint, with no WSGI environ (`_beacon`): the one path hit per page view.
+        self._beacons = BeaconEndpoint.of(app)
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="perfbudget-request")
@@ -196,15 +201,45 @@ class Front:
                 return _refusal(408, f"the request body was not received within {self._timeout:g} s")
         if length > cap and not beacon:
             return _refusal(413, f"body is over the limit of {cap} bytes")
-        environ = environ_for(scope, body, length)
-        if beacon:
-            status, headers, payload = call_wsgi(self._app, environ)
+        if beacon and self._beacons is not None:
+            status, headers, payload = self._beacon(self._beacons, scope, body if length <= cap else None)
+        elif beacon:
+            status, headers, payload = call_wsgi(self._app, environ_for(scope, body, length))
         else:
+            environ = environ_for(scope, body, length)
             loop = asyncio.get_running_loop()
             status, headers, payload = await loop.run_in_executor(self._pool, call_wsgi, self._app, environ)
         if length > cap:
             headers = [*headers, _CLOSE]  # the rest of the body was never read
         return status, headers, payload
+
+
+    @staticmethod
+    def _beacon(endpoint: BeaconEndpoint, scope: Scope, body: bytes | None) -> Answer:
+        """What the WSGI entry of the endpoint would answer, read from the scope (`body` None: over the cap).
+        A header sent more than once is joined as environ_for joins it, so both entries decide alike."""
+        headers = scope.headers
+        if scope.method == "OPTIONS":
+            return endpoint.preflight(_header(headers, "origin"))
+        address = scope.client.rpartition(":")[0].strip("[]")
+        if endpoint.proxy_hops:
+            address = forwarded_client(_header(headers, "x-forwarded-for"), endpoint.proxy_hops) or address
+        client = Client(
+            referer=_header(headers, "referer"),
+            user_agent=_header(headers, "user-agent"),
+            ch_ua_mobile=_header(headers, "sec-ch-ua-mobile"),
+            address=address,
+            origin=_header(headers, "origin"),
+        )
+        return endpoint.post(client, lambda: body)
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """A request header's value, its lines joined with ", " (RFC 9110) when it was sent more than once."""
+    values = headers.get_all(name)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ", ".join(values)
 
 
 def _declared_length(value: str | None) -> int | None:

@@ -28,7 +28,18 @@ PATH = "/api/web-vitals"
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
+Headers = list[tuple[str, str]]
+#: What the endpoint answers: status code, headers, body (the WSGI entry and server/front.py both send it).
+Answer = tuple[int, Headers, bytes]
+
 _JSON = ("Content-Type", "application/json")
+_NO_STORE = ("Cache-Control", "no-store")
+_PREFLIGHT = (
+    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+    ("Access-Control-Max-Age", "86400"),
+    ("Content-Length", "0"),
+)
 _STATUS = {
     200: "200 OK",
     204: "204 No Content",
@@ -78,58 +89,72 @@ class BeaconEndpoint:
         self._post_seconds = metrics.http.by_status(PATH, "POST")
         self._preflight_seconds = metrics.http.by_status(PATH, "OPTIONS")
 
+    @staticmethod
+    def of(app: object) -> BeaconEndpoint | None:
+        """The beacon endpoint installed in front of a Flask app (None for another WSGI application)."""
+        found = getattr(app, "wsgi_app", None)
+        return found if isinstance(found, BeaconEndpoint) else None
+
+    @property
+    def proxy_hops(self) -> int:
+        """server.trusted_proxy_hops: how the client's address is read (web/clients.py)."""
+        return self._proxy_hops
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
             return self._next(environ, start_response)
         method = environ.get("REQUEST_METHOD")
         if method == "POST":
-            started = perf_counter()
-            code, body = self._post(environ, start_response)
-            self._post_seconds[code](perf_counter() - started)
-            return body
-        if method == "OPTIONS":
-            started = perf_counter()
-            code, body = self._preflight(environ, start_response)
-            self._preflight_seconds[code](perf_counter() - started)
-            return body
-        return self._next(environ, start_response)  # GET is the summary, served by Flask
+            client = Client(
+                referer=environ.get("HTTP_REFERER"),
+                user_agent=environ.get("HTTP_USER_AGENT"),
+                ch_ua_mobile=environ.get("HTTP_SEC_CH_UA_MOBILE"),
+                address=client_address(environ, self._proxy_hops),
+                origin=environ.get("HTTP_ORIGIN"),
+            )
+            code, headers, body = self.post(client, lambda: self._read_body(environ))
+        elif method == "OPTIONS":
+            code, headers, body = self.preflight(environ.get("HTTP_ORIGIN"))
+        else:
+            return self._next(environ, start_response)  # GET is the summary, served by Flask
+        start_response(_STATUS[code], headers)
+        return [body]
 
     # --- POST -----------------------------------------------------------------------------------
 
-    def _post(self, environ: dict[str, Any], start_response: StartResponse) -> tuple[int, list[bytes]]:
-        origin = environ.get("HTTP_ORIGIN")
+    def post(self, client: Client, read_body: Callable[[], bytes | None]) -> Answer:
+        """The answer to a beacon from `client`; `read_body` gives the body, or None when it is over the cap
+        (it is called only once the origin and the rate limit let the request through)."""
+        started = perf_counter()
+        answer = self._post(client, read_body)
+        self._post_seconds[answer[0]](perf_counter() - started)
+        return answer
+
+    def _post(self, client: Client, read_body: Callable[[], bytes | None]) -> Answer:
+        origin = client.origin
         cors = self._cors_headers(origin)
         if cors is None:
             self._rejected["origin_not_allowed"]()
-            return self._answer(start_response, 403, {"ok": False, "error": f"origin {origin!r} is not allowed"})
-        retry = self._limiter.retry_after(self._client_address(environ))
+            return self._answer(403, {"ok": False, "error": f"origin {origin!r} is not allowed"})
+        retry = self._limiter.retry_after(client.address or "")
         if retry is not None:
             self._rejected["rate_limited"]()
             return self._answer(
-                start_response, 429, {"ok": False, "error": f"rate limit exceeded; retry in {retry} s"},
+                429, {"ok": False, "error": f"rate limit exceeded; retry in {retry} s"},
                 [*cors, ("Retry-After", str(retry))],
             )
-        body = self._read_body(environ)
+        body = read_body()
         if body is None:
             self._rejected["body_too_large"]()
-            return self._answer(
-                start_response, 413, {"ok": False, "error": f"body is over the limit of {self._max_body} bytes"}, cors
-            )
+            return self._answer(413, {"ok": False, "error": f"body is over the limit of {self._max_body} bytes"}, cors)
         self._size(len(body))
         try:
             reports, rejections = parse(body, self._max_batch)
         except BeaconError as exc:
             self._rejected[exc.reason]()
-            return self._answer(start_response, 400, {"ok": False, "error": str(exc)}, cors)
+            return self._answer(400, {"ok": False, "error": str(exc)}, cors)
         for rejection in rejections:
             self._rejected[rejection.reason]()
-        client = Client(
-            referer=environ.get("HTTP_REFERER"),
-            user_agent=environ.get("HTTP_USER_AGENT"),
-            ch_ua_mobile=environ.get("HTTP_SEC_CH_UA_MOBILE"),
-            address=self._client_address(environ),
-            origin=origin,
-        )
         result = self._ingestor.record(reports, client)
         ok = result.accepted > 0 or result.duplicates > 0
         payload = {
@@ -139,7 +164,7 @@ class BeaconEndpoint:
             "rejected": [r.to_json() for r in rejections],
             "alerts": result.alerts,
         }
-        return self._answer(start_response, 200 if ok else 400, payload, cors)
+        return self._answer(200 if ok else 400, payload, cors)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes | None:
         """The body, or None when it is over the cap (refused from Content-Length before reading)."""
@@ -157,9 +182,6 @@ class BeaconEndpoint:
         body = bytes(stream.read(self._max_body + 1))  # chunked: read one byte past the cap to know
         return None if len(body) > self._max_body else body
 
-    def _client_address(self, environ: dict[str, Any]) -> str:
-        return client_address(environ, self._proxy_hops)
-
     # --- CORS -----------------------------------------------------------------------------------
 
     def _cors_headers(self, origin: str | None) -> list[tuple[str, str]] | None:
@@ -174,34 +196,22 @@ class BeaconEndpoint:
             ("Vary", "Origin"),
         ]
 
-    def _preflight(self, environ: dict[str, Any], start_response: StartResponse) -> tuple[int, list[bytes]]:
-        origin = environ.get("HTTP_ORIGIN")
+    def preflight(self, origin: str | None) -> Answer:
+        """The answer to a CORS preflight from `origin`."""
+        started = perf_counter()
+        answer = self._preflight(origin)
+        self._preflight_seconds[answer[0]](perf_counter() - started)
+        return answer
+
+    def _preflight(self, origin: str | None) -> Answer:
         cors = self._cors_headers(origin)
         if cors is None or origin is None:
-            return self._answer(start_response, 403, {"ok": False, "error": f"origin {origin!r} is not allowed"})
-        headers = [
-            *cors,
-            ("Access-Control-Allow-Methods", "POST, OPTIONS"),
-            ("Access-Control-Allow-Headers", "Content-Type"),
-            ("Access-Control-Max-Age", "86400"),
-            ("Content-Length", "0"),
-        ]
+            return self._answer(403, {"ok": False, "error": f"origin {origin!r} is not allowed"})
         self._codes[204]()
-        start_response(_STATUS[204], headers)
-        return 204, [b""]
+        return 204, [*cors, *_PREFLIGHT], b""
 
-    def _answer(
-        self,
-        start_response: StartResponse,
-        code: int,
-        payload: dict[str, Any],
-        headers: list[tuple[str, str]] | None = None,
-    ) -> tuple[int, list[bytes]]:
-        """The answer, and its status code for the duration histogram."""
+    def _answer(self, code: int, payload: dict[str, Any], headers: list[tuple[str, str]] | None = None) -> Answer:
+        """The status code, headers and body of a JSON answer (counted by its status code)."""
         body = orjson.dumps(payload)
         self._codes[code]()
-        start_response(
-            _STATUS[code],
-            [_JSON, ("Content-Length", str(len(body))), ("Cache-Control", "no-store"), *(headers or ())],
-        )
-        return code, [body]
+        return code, [_JSON, ("Content-Length", str(len(body))), _NO_STORE, *(headers or ())], body
