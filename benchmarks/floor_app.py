@@ -1,7 +1,9 @@
-"""The framework floor: a WSGI app that reads the request body and answers 204, nothing else.
+"""The framework floor: an app that reads the request body and answers 204, nothing else.
 
 Served by the same server, workers and settings as perfbudget, it is the ceiling perfbudget's own
-work is measured against (benchmarks/ingest.py).
+work is measured against (benchmarks/ingest.py). `application` is the WSGI one; `rsgi_application` the
+same on granian's RSGI interface, which `perfbudget serve` uses (server/front.py reads bodies on its
+event loop, with a deadline): the difference between the two floors is what the interface itself costs.
 """
 
 from collections.abc import Callable, Iterable
@@ -13,3 +15,12 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     environ["wsgi.input"].read(length)
     start_response("204 No Content", [])
     return [b""]
+
+
+class _RsgiFloor:
+    async def __rsgi__(self, _scope: Any, protocol: Any) -> None:
+        await protocol()
+        protocol.response_bytes(204, [], b"")
+
+
+rsgi_application = _RsgiFloor()

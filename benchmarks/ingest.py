@@ -1,14 +1,17 @@
 """Ingest throughput and latency: perfbudget's beacon endpoint against the framework floor, in one run.
 
     .venv/bin/python benchmarks/ingest.py [--duration 10] [--servers granian,gunicorn,gunicorn-gthread] [--otlp]
-                                          [--peer PATH]
+                                          [--peer PATH] [--baseline REV]
 
 For each production server it starts, one after the other on free 127.0.0.1 ports with 2 workers:
-  * the floor: the same server serving benchmarks/floor_app.py (read the body, answer 204);
+  * the floor: the same server serving benchmarks/floor_app.py (read the body, answer 204); for granian also
+    the RSGI floor, the same on the RSGI interface `perfbudget serve` uses (what the interface costs);
   * perfbudget: `perfbudget serve` with the rate limit off (one load generator is one client address).
 `wrk -t2 -c32` with benchmarks/beacon.lua (one page view = one batched beacon of five vitals with
 attribution, fresh ids per request) measures the maximum; then `hey` at half of perfbudget's maximum
 measures latency at a fixed offered load. It prints figures side by side; it asserts nothing.
+--baseline REV also runs `perfbudget serve` from a git worktree of REV (PYTHONPATH=<worktree>/exporter, this
+virtualenv's dependencies), one after the other in the same run, for before/after figures.
 Needs Debian's wrk and hey (scripts/install-test-deps installs both).
 
 --peer PATH also runs the Go peer, jensteichert/webvitals_exporter, in the same run: it takes one metric
@@ -129,11 +132,12 @@ def run(args: list[str], health: str, env: dict[str, str] | None = None, *, cwd:
             proc.wait(10)
 
 
-def floor_command(server: str, port: int, workers: int) -> list[str]:
+def floor_command(server: str, port: int, workers: int, rsgi: bool = False) -> list[str]:
     if server == "granian":
-        return [PY, "-m", "granian", "--interface", "wsgi", "--workers", str(workers), "--blocking-threads", "1",
-                "--backlog", "2048", "--host", "127.0.0.1", "--port", str(port), "--no-log",
-                "benchmarks.floor_app:application"]
+        interface = ["--interface", "rsgi"] if rsgi else ["--interface", "wsgi", "--blocking-threads", "1"]
+        app = "benchmarks.floor_app:rsgi_application" if rsgi else "benchmarks.floor_app:application"
+        return [PY, "-m", "granian", *interface, "--workers", str(workers),
+                "--backlog", "2048", "--host", "127.0.0.1", "--port", str(port), "--no-log", app]
     worker_class = "gthread" if server == "gunicorn-gthread" else "sync"
     return [PY, "-m", "gunicorn", "-w", str(workers), "-k", worker_class, "-b", f"127.0.0.1:{port}",
             "benchmarks.floor_app:application"]
@@ -196,6 +200,8 @@ def main() -> int:
     parser.add_argument("--wsgi", action="store_true",
                         help="also run perfbudget's WSGI app on granian's WSGI interface, as before the body-deadline "
                              "front (no deadline: slow clients hold threads), to show what the front costs")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also run perfbudget as it was at git revision REV (a worktree), in the same run")
     parser.add_argument("--otlp", action="store_true",
                         help="also run perfbudget with OTLP on, pushing to a real OTLP receiver on 127.0.0.1")
     args = parser.parse_args()
@@ -214,23 +220,22 @@ def main() -> int:
             floor = wrk(f"http://127.0.0.1:{port}/api/web-vitals", args.duration, proc)
         rows.append((server, "floor (read body, 204)", floor, None, None))
         print(f"  {server:17} floor       {floor.rps:9.0f} req/s", flush=True)
-        variants = [("perfbudget, OTLP off", {})]
+        if server == "granian":
+            port = free_port()
+            with run(floor_command(server, port, args.workers, rsgi=True), f"http://127.0.0.1:{port}/") as proc:
+                rsgi_floor = wrk(f"http://127.0.0.1:{port}/api/web-vitals", args.duration, proc)
+            rows.append((server, "floor, RSGI interface", rsgi_floor, None, rsgi_floor.rps / floor.rps))
+            print(f"  {server:17} floor, RSGI {rsgi_floor.rps:9.0f} req/s", flush=True)
+        variants: list[tuple[str, dict[str, str], Path | None]] = [("perfbudget, OTLP off", {}, None)]
         if args.otlp:
-            variants.append(("perfbudget, OTLP on", {"OTEL_EXPORTER_OTLP_ENDPOINT": "__receiver__"}))
-        for label, env in variants:
-            with _otlp_receiver(env) as env2:
-                port = free_port()
-                data = tempfile.mkdtemp(prefix="bench-data-")
-                cmd = [PY, "-m", "perfbudget", "serve", "--web.listen-address", f"127.0.0.1:{port}",
-                       "--workers", str(args.workers), "--server", server]
-                with run(cmd, f"http://127.0.0.1:{port}/-/ready",
-                         {"PERFBUDGET_RATE_LIMIT": "off", "PERFBUDGET_DATA_DIR": data, **env2}) as proc:
-                    url = f"http://127.0.0.1:{port}/api/web-vitals"
-                    top = wrk(url, args.duration, proc)
-                    fixed = hey(url, top.rps / 2, args.duration, body_file)
-                shutil.rmtree(data, ignore_errors=True)
-            rows.append((server, label, top, fixed, top.rps / floor.rps))
-            print(f"  {server:17} {label:22} {top.rps:9.0f} page views/s", flush=True)
+            variants.append(("perfbudget, OTLP on", {"OTEL_EXPORTER_OTLP_ENDPOINT": "__receiver__"}, None))
+        with _baseline(args.baseline) as tree:
+            if tree is not None:
+                variants.insert(0, (f"perfbudget at {args.baseline}"[:24], {}, tree))
+            for label, env, source in variants:
+                top, fixed = _perfbudget(server, args.workers, args.duration, body_file, env, source)
+                rows.append((server, label, top, fixed, top.rps / floor.rps))
+                print(f"  {server:17} {label:22} {top.rps:9.0f} page views/s", flush=True)
         if args.wsgi and server == "granian":
             top = wsgi_interface(args.workers, args.duration)
             rows.append((server, "perfbudget, WSGI, no front", top, None, top.rps / floor.rps))
@@ -261,6 +266,44 @@ def main() -> int:
         print(f"\nperfbudget's best / the Go peer, page views/s: {best:.0f} / {peer.rps / 5:.0f} = "
               f"{best / (peer.rps / 5):.2f}x")
     return 0
+
+
+def _perfbudget(server: str, workers: int, duration: int, body_file: Path, env: dict[str, str],
+                source: Path | None) -> tuple[Result, Result]:
+    """`perfbudget serve` under wrk, then hey at half its maximum; from the worktree `source` when given."""
+    with _otlp_receiver(env) as env2:
+        port = free_port()
+        data = tempfile.mkdtemp(prefix="bench-data-")
+        cmd = [PY, "-m", "perfbudget", "serve", "--web.listen-address", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--server", server]
+        extra = {"PERFBUDGET_RATE_LIMIT": "off", "PERFBUDGET_DATA_DIR": data, **env2}
+        if source is not None:
+            extra["PYTHONPATH"] = str(source / "exporter")
+        with run(cmd, f"http://127.0.0.1:{port}/-/ready", extra, cwd=source or ROOT) as proc:
+            url = f"http://127.0.0.1:{port}/api/web-vitals"
+            top = wrk(url, duration, proc)
+            fixed = hey(url, top.rps / 2, duration, body_file)
+        shutil.rmtree(data, ignore_errors=True)
+    return top, fixed
+
+
+@contextmanager
+def _baseline(rev: str | None) -> Iterator[Path | None]:
+    """A git worktree of `rev` for the length of the block (None without a revision)."""
+    if rev is None:
+        yield None
+        return
+    from memory import imported_from, worktree  # benchmarks/memory.py: the same worktree, checked the same way
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        with worktree(rev, work) as tree:
+            where = imported_from({**os.environ, "PYTHONPATH": str(tree / "exporter")})
+            if not where.startswith(str(tree)):
+                raise SystemExit(f"the baseline server would import perfbudget from {where}, not the worktree")
+            yield tree
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def wsgi_interface(workers: int, duration: int) -> Result:
