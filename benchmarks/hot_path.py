@@ -7,7 +7,9 @@ the same rotation of pages and images as wrk's. Each figure is the minimum over 
 `--bodies` distinct bodies, divided by the number of bodies, so that other processes on a shared machine
 inflate it less. The "before" column runs the code as it was before issue 16, copied below under
 `# --- before issue 16`; "after" runs what perfbudget has now. Stages that issue 16 did not change show one
-figure, measured on what is checked in when the script runs (the metrics store changes "observe").
+figure, measured on what is checked in when the script runs (the metrics store changes "observe"). The last
+row is one whole beacon request, from granian's RSGI scope to the answer, through server/front.py and the
+default app: before, the front built a WSGI environ and called the app; after, it calls the endpoint.
 It prints figures; it asserts nothing beyond before and after giving the same reports.
 """
 
@@ -208,6 +210,76 @@ def per_view(run: Callable[[], object], views: int, repeat: int, setup: Callable
     return best / views * 1e6
 
 
+class _Scope:
+    """The part of granian's RSGI scope server/front.py reads, for one beacon as beacon.lua sends it."""
+
+    proto, http_version, client, server, scheme = "http", "1.1", "127.0.0.1:50000", "127.0.0.1:9478", "http"
+    method, path, query_string = "POST", "/api/web-vitals", ""
+
+    def __init__(self, body: bytes) -> None:
+        self.headers = _Headers({"host": "127.0.0.1:9478", "content-type": "text/plain;charset=UTF-8",
+                                 "content-length": str(len(body)), "user-agent": UA})
+
+
+class _Headers(dict[str, str]):
+    def get_all(self, name: str) -> list[str]:
+        return [self[name]] if name in self else []
+
+
+class _Protocol:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.status = 0
+
+    async def __call__(self) -> bytes:
+        return self.body
+
+    def response_bytes(self, status: int, _headers: Any, _body: bytes) -> None:
+        self.status = status
+
+
+def front_rows(tmp: Path, views: int, repeat: int) -> tuple[str, float | None, float]:
+    """One whole beacon request through server/front.py and the default app (OTLP off, rate limit off), in
+    this process: before = the front building a WSGI environ and calling the app (as before issue 16's
+    direct path), after = the front handing the beacon to the endpoint itself. Fresh ids in every pass."""
+    import asyncio
+
+    from perfbudget.app import create_app
+    from perfbudget.config import load_config
+    from perfbudget.server.front import Front
+
+    config_file = tmp / "perfbudget.yml"
+    config_file.write_text(f"data_dir: {tmp / 'data'}\nbeacons:\n  rate_limit: 'off'\n")
+    app = create_app(load_config(config_file, env={}))
+    fronts = {}
+    for which in ("before", "after"):
+        fronts[which] = Front(app, body_timeout=10, beacon_cap=65536, cap=8 << 20, threads=1)
+    fronts["before"]._beacons = None
+    made = iter(bodies(views * repeat * 2 + 200))
+
+    async def one_pass(front: Front, requests: list[tuple[_Scope, _Protocol]]) -> float:
+        started = timeit.default_timer()
+        for scope, protocol in requests:
+            await front.__rsgi__(scope, protocol)  # type: ignore[arg-type]
+        return timeit.default_timer() - started
+
+    async def measure() -> dict[str, float]:
+        best = {"before": math.inf, "after": math.inf}
+        for front in fronts.values():
+            front.__rsgi_init__(asyncio.get_running_loop())
+            warm = [(_Scope(b), _Protocol(b)) for b in (next(made) for _ in range(100))]
+            await one_pass(front, warm)
+        for _ in range(repeat):
+            for which, front in fronts.items():
+                requests = [(_Scope(b), _Protocol(b)) for b in (next(made) for _ in range(views))]
+                best[which] = min(best[which], await one_pass(front, requests))
+                assert all(protocol.status == 200 for _, protocol in requests)
+        return best
+
+    best = asyncio.run(measure())
+    return ("whole request through the front", best["before"] / views * 1e6, best["after"] / views * 1e6)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bodies", type=int, default=2000, help="distinct page views per pass")
@@ -266,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     client = Client(user_agent=UA)
     rows.append(("Ingestor.record, OTLP off (whole)", None,
                  per_view(lambda: [ingestor.record(b, client) for b in batches], views, repeat)))
+
+    rows.append(front_rows(tmp, views, min(repeat, 5)))
 
     print(f"{views} distinct page views ({len(raw[0])} bytes, 5 vitals with attribution), fastest of {repeat}")
     print(f"{'stage':36} {'before µs':>10} {'after µs':>10}")
