@@ -3,6 +3,8 @@
 import multiprocessing
 from pathlib import Path
 
+import pytest
+
 from perfbudget.dedup import SeenTable, fingerprint
 
 
@@ -19,6 +21,30 @@ def test_a_pair_is_forgotten_after_the_ttl() -> None:
     assert table.first_sightings(fp, now=1000) == [True]
     assert table.first_sightings(fp, now=1059) == [False]
     assert table.first_sightings(fp, now=1061) == [True]
+
+
+def test_a_pair_is_remembered_across_the_wrap_of_the_expiry_clock() -> None:
+    """Expiries are seconds modulo 2**22: a pair seen just before the wrap is still seen just after it, and
+    forgotten one TTL later, as anywhere else on the clock."""
+    table = SeenTable(1024, 60)
+    fp = [fingerprint("v6-wrap", "CLS")]
+    before_wrap = (1 << 22) * 400 - 10
+    assert table.first_sightings(fp, now=before_wrap) == [True]
+    assert table.first_sightings(fp, now=before_wrap + 30) == [False]
+    assert table.first_sightings(fp, now=before_wrap + 59) == [False]
+    assert table.first_sightings(fp, now=before_wrap + 61) == [True]
+
+
+def test_a_slot_takes_eight_bytes(tmp_path: Path) -> None:
+    """The default million slots are 8 MiB (plus a run's spare slots), not 16: each page of the table is
+    touched within minutes of traffic, in every worker."""
+    SeenTable(1 << 20, 86400, tmp_path / "dedup.bin").close()
+    assert (tmp_path / "dedup.bin").stat().st_size == ((1 << 20) + 8) * 8
+
+
+def test_a_ttl_past_the_expiry_clock_is_refused() -> None:
+    with pytest.raises(ValueError, match="dedup TTL"):
+        SeenTable(1024, 8 * 86400)
 
 
 def test_a_full_table_replaces_the_entries_expiring_first_and_stays_the_same_size() -> None:
