@@ -265,7 +265,39 @@ def main() -> int:
         best = max(top.rps for server, label, top, _, _ in rows if label.startswith("perfbudget"))
         print(f"\nperfbudget's best / the Go peer, page views/s: {best:.0f} / {peer.rps / 5:.0f} = "
               f"{best / (peer.rps / 5):.2f}x")
+    if "granian" in args.servers.split(","):
+        print()
+        print("\n".join(targets(rows, peer, args.baseline)))
     return 0
+
+
+def targets(rows: list[tuple[str, str, Result, Result | None, float | None]], peer: Result | None,
+            baseline: str | None) -> list[str]:
+    """Issue 16's throughput targets, on granian, for the baseline (when run) and now, from this run's rows."""
+    on_granian = {label: top for server, label, top, _, _ in rows if server == "granian"}
+    floor, now = on_granian["floor (read body, 204)"], on_granian["perfbudget, OTLP off"]
+    rsgi = on_granian.get("floor, RSGI interface")
+    columns = [("now", now)]
+    if baseline is not None:
+        columns.insert(0, (f"at {baseline}", on_granian[f"perfbudget at {baseline}"[:24]]))
+    header = f"{'issue 16 target (granian, 2 workers)':44} {'target':>9}" + "".join(f" {n:>14}" for n, _ in columns)
+    lines = [header]
+    if peer is not None:
+        peer_views = peer.rps / 5
+        lines.append(f"{'page views/s against the Go peer':44} {'>= 2x':>9}"
+                     + "".join(f" {top.rps / peer_views:13.2f}x" for _, top in columns))
+    lines.append(f"{'share of the floor (WSGI, read body, 204)':44} {'>= 60 %':>9}"
+                 + "".join(f" {top.rps / floor.rps:13.0%} " for _, top in columns))
+    if rsgi is not None:
+        lines.append(f"{'share of the RSGI floor (the interface served)':44} {'':>9}"
+                     + "".join(f" {top.rps / rsgi.rps:13.0%} " for _, top in columns))
+    lines.append(f"{'server CPU per page view, µs':44} {'':>9}"
+                 + "".join(f" {top.cpu_us or 0:14.0f}" for _, top in columns))
+    if peer is not None and peer.cpu_us is not None:
+        lines.append(f"{'  the Go peer: CPU per page view, µs':44} {'':>9} {peer.cpu_us * 5:14.0f}")
+    if rsgi is not None and rsgi.cpu_us is not None:
+        lines.append(f"{'  the RSGI floor: CPU per request, µs':44} {'':>9} {rsgi.cpu_us:14.0f}")
+    return lines
 
 
 def _perfbudget(server: str, workers: int, duration: int, body_file: Path, env: dict[str, str],
