@@ -39,3 +39,26 @@ def test_device_class_from_hint_then_client_hint_then_user_agent(
     hint: str | None, mobile: str | None, ua: str | None, device: str
 ) -> None:
     assert device_class(hint, mobile, ua) == device
+
+
+KINDLE = ("Mozilla/5.0 (Linux; Android 11; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/118.4 "
+          "like Chrome/118.0 Safari/537.36")
+MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
+       "Safari/605.1.15")
+CHROMEBOOK = ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 "
+              "Safari/537.36")
+
+
+def test_the_parser_reads_no_browser_and_classifies_as_the_full_one() -> None:
+    """devices.py builds ua-parser without its browser matchers (7 MiB a worker): it must still class every
+    User-Agent exactly as the full parser's device and OS families do."""
+    import ua_parser
+    from ua_parser import Domain
+
+    from perfbudget.devices import _parser
+
+    assert _parser()(IPHONE, Domain.USER_AGENT).user_agent is None  # no browser matchers were built
+    assert ua_parser.parse(IPHONE).user_agent is not None
+    for ua in (IPHONE, IPAD, PIXEL, GALAXY_TAB, WINDOWS, HEADLESS, BOT, KINDLE, MAC, CHROMEBOOK):
+        full, ours = ua_parser.parse(ua), _parser()(ua, Domain.OS | Domain.DEVICE)
+        assert (ours.device, ours.os) == (full.device, full.os), ua
