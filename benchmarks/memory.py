@@ -10,7 +10,8 @@ series and bytes per family kind, and the bytes a series takes. --frames also sa
 minute frames (snapshots.py, the real SnapshotStore) for --routes routes with traffic every minute, with and
 without the parts' keys that summary_breakdown.py adds, and prints summary.sqlite's bytes per day.
 
-A series is one (vital, route, device) histogram; each page view reports all five vitals for a new route,
+A series is one (vital, route, device) histogram; each page view reports all five vitals for a new route
+(with LCP's subparts, INP's phases, attribution and a User-Agent, as beacon.js sends them: ATTRIBUTION),
 so N series take N/5 routes (max_routes is raised to fit, up to its limit of 10,000: 50k series). The series
 are loaded in batched beacons (100 page views each) over several connections. At each step, against
 `perfbudget serve` (granian, `--workers`), it measures: RSS and PSS summed over every process of the server
@@ -128,11 +129,26 @@ def allocated_mib(directory: Path) -> float:
 # --- load and measure ----------------------------------------------------------------------------------------
 
 
+#: What a browser's beacon carries beside the values (beacon.js, web-vitals' attribution build): LCP's subparts
+#: and INP's phases (adding up to REPORTS' values, so the store records them), the elements and URLs the
+#: attribution top-K keeps, and a User-Agent (the device class parses it): the default work per page view.
+ATTRIBUTION = {
+    "LCP": {"target": "#hero > img", "url": "https://cdn.shop.test/hero.jpg", "timeToFirstByte": 180,
+            "resourceLoadDelay": 310, "resourceLoadDuration": 1200, "elementRenderDelay": 410},
+    "INP": {"interactionTarget": "button.add-to-cart", "interactionType": "pointer", "inputDelay": 12,
+            "processingDuration": 78, "presentationDelay": 30},
+    "CLS": {"largestShiftTarget": "div.banner", "largestShiftValue": 0.02},
+}
+USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.4 Mobile/15E148 Safari/604.1")
+
+
 def _beacon(first: int, stop: int) -> bytes:
     reports = []
     for route in range(first, stop):
         page = f"https://shop.test/section-{route}/"
-        reports += [{"name": n, "value": v, "id": f"r{route}", "pageUrl": page} for n, v in REPORTS]
+        reports += [{"name": n, "value": v, "id": f"r{route}", "pageUrl": page,
+                     **({"attribution": ATTRIBUTION[n]} if n in ATTRIBUTION else {})} for n, v in REPORTS]
     return json.dumps(reports).encode()
 
 
@@ -145,7 +161,8 @@ def send_routes(port: int, start: int, stop: int) -> None:
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = HTTPConnection("127.0.0.1", port, timeout=SCRAPE_TIMEOUT)
-        conn.request("POST", "/api/web-vitals", _beacon(first, last), {"Content-Type": "text/plain"})
+        conn.request("POST", "/api/web-vitals", _beacon(first, last),
+                     {"Content-Type": "text/plain", "User-Agent": USER_AGENT})
         response = conn.getresponse()
         raw = response.read()
         expected = (last - first) * len(REPORTS)
