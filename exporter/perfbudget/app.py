@@ -15,10 +15,9 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from flask import Flask
-from opentelemetry.sdk.metrics.export import MetricExporter
 from prometheus_client import CollectorRegistry
 
 from .analytics import Sources
@@ -57,6 +56,9 @@ from .web import alerts, analytics, auth, console, errors, monitoring, ops, outc
 from .web import releases as release_api
 from .web import thresholds as performance_alerts
 from .web.beacons import BeaconEndpoint
+
+if TYPE_CHECKING:  # the SDK is imported only when OTLP is configured (otlp.py)
+    from opentelemetry.sdk.metrics.export import MetricExporter
 
 log = logging.getLogger(__name__)
 _LIFETIME = "perfbudget.lifetime"

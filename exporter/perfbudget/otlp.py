@@ -15,32 +15,19 @@ Names, chosen so that a collector's Prometheus exporters rebuild exactly the scr
 
 Export runs on the reader's thread, never on a request: a collector that is down, slow or refusing costs
 the reader thread its timeout, and each failed export and its data points are counted in /metrics.
+
+The SDK (10 MiB) and its OTLP exporters (16-37 MiB) are imported when a pipeline is built, that is when
+OTLP is configured, never with this module: a process without OTLP does not carry them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    MetricExporter,
-    MetricExportResult,
-    MetricsData,
-    PeriodicExportingMetricReader,
-)
-from opentelemetry.sdk.metrics.view import (
-    Aggregation,
-    ExplicitBucketHistogramAggregation,
-    ExponentialBucketHistogramAggregation,
-    View,
-)
-from opentelemetry.sdk.resources import Resource
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import __version__
 from .config.otlp import OtlpSettings, resolve
@@ -49,6 +36,9 @@ from .vitals import RATINGS, VITALS, Vital
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Histogram
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
+    from opentelemetry.sdk.metrics.view import Aggregation
+    from opentelemetry.sdk.resources import Resource
 
     from .config import Config
     from .metrics import Metrics
@@ -58,8 +48,8 @@ __all__ = [
     "RATING_ATTRIBUTE",
     "ROUTE_ATTRIBUTE",
     "SCOPE",
-    "CountingExporter",
     "OtlpPipeline",
+    "counting_exporter",
     "instrument_name",
 ]
 
@@ -87,41 +77,54 @@ def _count_points(data: MetricsData) -> int:
     )
 
 
-class CountingExporter(MetricExporter):
-    """Delegates to the OTLP exporter; counts each export's outcome and the data points that failed.
+class _CountingFactory(Protocol):
+    def __call__(self, inner: MetricExporter, metrics: Metrics, *, delta: bool) -> MetricExporter: ...
 
-    The SDK logs a failed export and moves on, and `force_flush()` reports success either way, so this
-    is the one place that knows what reached the collector. It never raises: the reader thread lives on.
-    """
 
-    def __init__(self, inner: MetricExporter, metrics: Metrics, *, delta: bool) -> None:
-        temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
-        super().__init__(preferred_temporality={HistogramInstrument: temporality})
-        self.inner = inner
-        self._success = metrics.otlp_exports.labels("success")
-        self._failure = metrics.otlp_exports.labels("failure")
-        self._failed_points = metrics.otlp_failed_points
+@functools.cache
+def counting_exporter() -> _CountingFactory:
+    """The CountingExporter class, made on first use: its base class is the SDK's, imported only then."""
+    from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter, MetricExportResult
 
-    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        try:
-            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception:  # an exporter bug must cost one export, not the reader thread
-            _log.exception("OTLP export raised")
-            result = MetricExportResult.FAILURE
-        if result is MetricExportResult.SUCCESS:
-            self._success.inc()
-        else:
-            self._failure.inc()
-            self._failed_points.inc(_count_points(metrics_data))
-        return result
+    class CountingExporter(MetricExporter):
+        """Delegates to the OTLP exporter; counts each export's outcome and the data points that failed.
 
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return bool(self.inner.force_flush(timeout_millis=timeout_millis))
+        The SDK logs a failed export and moves on, and `force_flush()` reports success either way, so this
+        is the one place that knows what reached the collector. It never raises: the reader thread lives on.
+        """
 
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        # Both OTLP exporters abort their retry backoff and close their connection here, which is what
-        # bounds the reader's last export when the collector does not answer.
-        self.inner.shutdown(timeout_millis=timeout_millis)
+        def __init__(self, inner: MetricExporter, metrics: Metrics, *, delta: bool) -> None:
+            temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
+            super().__init__(preferred_temporality={HistogramInstrument: temporality})
+            self.inner = inner
+            self._success = metrics.otlp_exports.labels("success")
+            self._failure = metrics.otlp_exports.labels("failure")
+            self._failed_points = metrics.otlp_failed_points
+
+        def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
+                   **kwargs: Any) -> MetricExportResult:
+            try:
+                result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            except Exception:  # an exporter bug must cost one export, not the reader thread
+                _log.exception("OTLP export raised")
+                result = MetricExportResult.FAILURE
+            if result is MetricExportResult.SUCCESS:
+                self._success.inc()
+            else:
+                self._failure.inc()
+                self._failed_points.inc(_count_points(metrics_data))
+            return result
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return bool(self.inner.force_flush(timeout_millis=timeout_millis))
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            # Both OTLP exporters abort their retry backoff and close their connection here, which is what
+            # bounds the reader's last export when the collector does not answer.
+            self.inner.shutdown(timeout_millis=timeout_millis)
+
+    return CountingExporter
 
 
 def otlp_exporter(settings: OtlpSettings) -> MetricExporter:
@@ -149,6 +152,8 @@ def otlp_exporter(settings: OtlpSettings) -> MetricExporter:
 
 
 def _resource(settings: OtlpSettings) -> Resource:
+    from opentelemetry.sdk.resources import Resource
+
     attributes: dict[str, str | int] = {"service.version": __version__, **settings.resource_attributes}
     if "service.instance.id" in attributes:
         _log.warning("OTLP: service.instance.id=%r replaced by one per worker", attributes["service.instance.id"])
@@ -170,8 +175,12 @@ class OtlpPipeline:
         max_routes: int = 200,
         exporter: MetricExporter | None = None,
     ) -> None:
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.metrics.view import View
+
         self.settings = settings
-        self.exporter = CountingExporter(exporter or otlp_exporter(settings), metrics, delta=settings.delta)
+        self.exporter = counting_exporter()(exporter or otlp_exporter(settings), metrics, delta=settings.delta)
         reader = PeriodicExportingMetricReader(
             self.exporter,
             export_interval_millis=settings.interval_seconds * 1000,
@@ -222,6 +231,11 @@ class OtlpPipeline:
         )
 
     def _aggregation(self, bounds: tuple[float, ...]) -> Aggregation:
+        from opentelemetry.sdk.metrics.view import (
+            ExplicitBucketHistogramAggregation,
+            ExponentialBucketHistogramAggregation,
+        )
+
         if self.settings.exponential:
             return ExponentialBucketHistogramAggregation()
         return ExplicitBucketHistogramAggregation(boundaries=bounds)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import sqlite3
 
-import psycopg
-
-from .base import Connection, Cursor, Database, DatabaseUnreachable
+from .base import Connection, Cursor, Database, DatabaseOperationalError, DatabaseUnreachable
 from .postgres import PostgresDatabase
 from .sqlite import SqliteDatabase
 
 #: What an answer turns into a 503 (retry later), whichever the database: locked or busy beyond the
-#: timeout, a full disk, a connection lost or refused, a fail-over in progress.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError, psycopg.OperationalError,
+#: timeout, a full disk, a connection lost or refused, a fail-over in progress. psycopg's OperationalError
+#: reaches callers as DatabaseOperationalError (db.postgres translates it), so that psycopg (25 MiB in every
+#: process) is imported only where a PostgreSQL URL is configured.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError, DatabaseOperationalError,
                                                  DatabaseUnreachable)
 
-__all__ = ["TRANSIENT_ERRORS", "Connection", "Cursor", "Database", "DatabaseUnreachable", "PostgresDatabase",
-           "SqliteDatabase"]
+__all__ = ["TRANSIENT_ERRORS", "Connection", "Cursor", "Database", "DatabaseOperationalError",
+           "DatabaseUnreachable", "PostgresDatabase", "SqliteDatabase"]

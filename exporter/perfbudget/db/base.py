@@ -18,6 +18,11 @@ class DatabaseUnreachable(Exception):
     """The database cannot be reached (or refuses us): the message names it, without its password."""
 
 
+class DatabaseOperationalError(Exception):
+    """The driver's OperationalError (PostgreSQL: the connection lost, the server shutting down, a fail-over in
+    progress), under a name that needs no driver imported: its message is the driver's, which is its cause."""
+
+
 class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...

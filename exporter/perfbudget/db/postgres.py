@@ -8,6 +8,10 @@ Locks are PostgreSQL advisory locks in perfbudget's own class: `transaction(seri
 transaction-level one, so the check-then-writes that SQLite's single writer makes atomic (the queue's size,
 a playbook's concurrency limit, the cooldown) are atomic across replicas too; `prepare` holds a session
 lock while it creates and migrates the schema (and the writers' lock, so no serial writer runs meanwhile).
+
+psycopg is imported by the first PostgresDatabase to connect, not with this module: it costs every process
+25 MiB, and the default store is SQLite. Its OperationalError reaches callers as DatabaseOperationalError
+(one of db.TRANSIENT_ERRORS), the others as they are.
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-import psycopg
-from psycopg import pq
-from psycopg.rows import dict_row
+from typing import TYPE_CHECKING, Any
 
 from ..config.database import redacted
-from .base import Connection, Cursor, Database, DatabaseUnreachable
+from .base import Connection, Cursor, Database, DatabaseOperationalError, DatabaseUnreachable
+
+if TYPE_CHECKING:
+    import psycopg
 
 SCHEMA = "perfbudget"
 # pg_advisory_lock(class, object): the class is perfbudget's ("pb" in ASCII), the objects its locks.
@@ -68,15 +71,24 @@ class PostgresDatabase(Database):
         return redacted(self.url)
 
     def _open(self) -> psycopg.Connection[dict[str, Any]]:
+        import psycopg
+        from psycopg.rows import dict_row
+
         try:
             raw = psycopg.connect(self.url, connect_timeout=self._timeout, autocommit=True, row_factory=dict_row,
                                   application_name="perfbudget")
         except psycopg.Error as exc:
             raise DatabaseUnreachable(f"cannot reach the database {self.location}: {_reason(exc)}") from None
-        raw.execute(f"SET search_path TO {SCHEMA}")
+        try:
+            raw.execute(f"SET search_path TO {SCHEMA}")
+        except psycopg.OperationalError as exc:
+            raw.close()
+            raise DatabaseOperationalError(str(exc)) from exc
         return raw
 
     def _take(self) -> psycopg.Connection[dict[str, Any]]:
+        from psycopg import pq
+
         with self._lock:
             if os.getpid() != self._pid:  # forked: the parent's sockets are not ours to use, nor to close
                 self._idle, self._pid = [], os.getpid()
@@ -88,6 +100,8 @@ class PostgresDatabase(Database):
         return self._open()
 
     def _give_back(self, raw: psycopg.Connection[dict[str, Any]]) -> None:
+        from psycopg import pq
+
         healthy = not raw.closed and raw.info.transaction_status == pq.TransactionStatus.IDLE
         with self._lock:
             if healthy and os.getpid() == self._pid and len(self._idle) < _IDLE_KEPT:
@@ -97,12 +111,14 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def connect(self) -> Iterator[PgConnection]:
+        import psycopg
+
         raw = self._take()
         try:
             yield PgConnection(raw)
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as exc:  # in a statement, or in the commit of transaction()
             raw.close()  # a broken connection never goes back to the pool
-            raise
+            raise DatabaseOperationalError(str(exc)) from exc
         finally:
             if not raw.closed:
                 self._give_back(raw)
@@ -115,6 +131,8 @@ class PostgresDatabase(Database):
             yield db
 
     def prepare(self, schema: Sequence[str], migrate: Callable[[Connection], None]) -> None:
+        import psycopg
+
         try:
             with self.connect() as db:
                 db.execute("SELECT pg_advisory_lock(?, ?)", (LOCK_CLASS, SCHEMA_LOCK))
@@ -129,7 +147,8 @@ class PostgresDatabase(Database):
                         migrate(db)
                 finally:
                     db.execute("SELECT pg_advisory_unlock(?, ?)", (LOCK_CLASS, SCHEMA_LOCK))
-        except psycopg.Error as exc:  # no privilege to create the schema, a read-only standby, ...
+        except (psycopg.Error, DatabaseOperationalError) as exc:
+            # No privilege to create the schema, a read-only standby, the connection lost meanwhile, ...
             raise DatabaseUnreachable(f"the database {self.location}: preparing the schema {SCHEMA}: "
                                       f"{_reason(exc)}") from None
 
@@ -145,7 +164,7 @@ class PostgresDatabase(Database):
             raw.close()
 
 
-def _reason(exc: psycopg.Error) -> str:
+def _reason(exc: Exception) -> str:
     """libpq's own words, on one line (it never repeats the password)."""
     text = " ".join(str(exc).split())
     return text.removeprefix("connection failed: ") or type(exc).__name__
@@ -153,13 +172,15 @@ def _reason(exc: psycopg.Error) -> str:
 
 def check_reachable(url: str, connect_timeout: float) -> str | None:
     """Why the database at `url` cannot be used, or None: connects once and asks for the server's version."""
+    import psycopg
+
     database = PostgresDatabase(url, connect_timeout)
     try:
         with database.connect() as db:
             db.execute("SELECT 1")
     except DatabaseUnreachable as exc:
         return str(exc)
-    except psycopg.Error as exc:
+    except (psycopg.Error, DatabaseOperationalError) as exc:
         return f"the database {database.location}: {_reason(exc)}"
     finally:
         database.close()

@@ -7,6 +7,8 @@ front.py) and only complete requests take a thread.
 
 from __future__ import annotations
 
+import gc
+
 from granian import Granian
 from granian.constants import Interfaces, Loops
 from granian.http import HTTP1Settings
@@ -34,4 +36,11 @@ def run_granian(config: Config) -> None:
         respawn_failed_workers=True,
         workers_kill_timeout=30,
     )
+    # The workers are forked in serve(): what this process has built so far (modules, the validated config)
+    # is theirs too, shared until written. A full collection in a worker writes into every object it
+    # tracks, so it copied those pages one by one; frozen, the collector leaves them alone. Measured with
+    # two workers after 2000 requests: 11 MiB less anonymous PSS in all (86 against 97 MiB; idle, 0.5 MiB),
+    # the same RSS (each process's /proc/<pid>/smaps_rollup, perfbudget serve --workers 2, default config).
+    gc.collect()
+    gc.freeze()
     server.serve()

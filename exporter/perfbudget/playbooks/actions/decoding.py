@@ -5,6 +5,9 @@ hundreds of megabytes and seconds of CPU. `Image.open` reads only the header, so
 there first and refused above `actions.max_image_pixels`; what is decoded is then held within
 `actions.decode_memory_bytes`, shared by every encoding thread of every run in the process, so N threads
 cannot each hold a large image at once.
+
+Pillow (4.6 MiB a process) is imported by the first image opened (`open_image`), not with the actions: a
+server whose playbooks never touch an image does not carry it.
 """
 
 from __future__ import annotations
@@ -14,18 +17,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from ... import heap
 from ...config.playbooks import HIGHEST_IMAGE_PIXELS
 
-# Pillow's own guard (a warning above Image.MAX_IMAGE_PIXELS, DecompressionBombError above twice that) runs
-# inside Image.open, before anyone can read the size, and is process-wide. The limit that decides is ours,
-# checked from the header with the file's dimensions in the reason. Pillow's stays as a backstop, raised to
-# the highest limit the config allows: at its default (89 MP) it would warn about images within a limit
-# the operator chose and, above 179 MP, refuse to open a file before we could say how large it is.
-Image.MAX_IMAGE_PIXELS = HIGHEST_IMAGE_PIXELS
+if TYPE_CHECKING:
+    from PIL import Image
 
 # Bytes per pixel Pillow's core stores for a mode: 1 for 1-bit, L and P, 2 for 16-bit, 4 for the rest.
 _ONE_BYTE = {"1", "L", "P"}
@@ -63,6 +61,19 @@ def over_limit(width: int, height: int, limit: int) -> str | None:
     return f"{width}x{height} = {megapixels(width * height)} is over the {megapixels(limit)} limit"
 
 
+def open_image(path: Path) -> Image.Image:
+    """`Image.open(path)`: the header only, nothing decoded; Pillow is imported on the first call."""
+    from PIL import Image
+
+    # Pillow's own guard (a warning above Image.MAX_IMAGE_PIXELS, DecompressionBombError above twice that)
+    # runs inside Image.open, before anyone can read the size, and is process-wide. The limit that decides is
+    # ours, checked from the header with the file's dimensions in the reason. Pillow's stays as a backstop,
+    # raised to the highest limit the config allows: at its default (89 MP) it would warn about images within
+    # a limit the operator chose and, above 179 MP, refuse to open a file before we could say how large it is.
+    Image.MAX_IMAGE_PIXELS = HIGHEST_IMAGE_PIXELS
+    return Image.open(path)
+
+
 def _orientation(image: Image.Image) -> int:
     # Pillow's PNG getexif() decodes the whole image when the header has no eXIf chunk, looking for one
     # after the pixel data: a bomb would be decoded just to learn it is not turned. Only a header's is used.
@@ -88,8 +99,10 @@ def read_header(path: Path, limit: int) -> Header:
 
     OSError, SyntaxError and ValueError mean the file is not an image Pillow can read.
     """
+    from PIL import Image
+
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             return header_of(image, limit)
     except Image.DecompressionBombError as exc:  # only past HIGHEST_IMAGE_PIXELS * 2
         raise OverPixelLimit(

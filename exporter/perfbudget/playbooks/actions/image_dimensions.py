@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from PIL import Image
 from pydantic import Field
 
 from .atomic import new_manifest
 from .atomic import rollback as undo_writes
 from .base import ActionContext, ActionOutcome, ActionParams, PathRefused, alert_route
-from .decoding import header_of
+from .decoding import header_of, open_image
 from .paths import allowed_dirs, display, inside, roots, walk
 
 _INTEGER = re.compile(r"^\s*(\d+)\s*(px)?\s*$")
@@ -90,7 +89,7 @@ def _source_file(src: str, page: Path, dirs: Sequence[Path]) -> Path | None:
 def _intrinsic_size(path: Path) -> tuple[int, int]:
     # From the header only, EXIF-turned as browsers lay it out (image-orientation: from-image): nothing is
     # decoded, so a decompression bomb costs nothing here.
-    with Image.open(path) as image:
+    with open_image(path) as image:
         header = header_of(image)
         return header.width, header.height
 

@@ -15,9 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from PIL import Image, ImageOps
 from pydantic import Field, field_validator
 
 from .atomic import new_manifest
@@ -30,9 +29,13 @@ from .decoding import (
     decoded_bytes,
     header_of,
     megapixels,
+    open_image,
     read_header,
 )
 from .paths import allowed_dirs, display, roots, url_to_file, walk
+
+if TYPE_CHECKING:  # Pillow is imported by the first image opened (decoding.open_image)
+    from PIL import Image
 
 Format = Literal["webp", "avif"]
 SOURCE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif")
@@ -182,6 +185,8 @@ def _prepare(image: Image.Image) -> Image.Image:
     `image` is turned upright in place: a copy of an image that needs no turning would be one more
     decoded copy to hold (see decoding.decoded_bytes).
     """
+    from PIL import ImageOps
+
     ImageOps.exif_transpose(image, in_place=True)
     upright = image
     has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
@@ -214,6 +219,8 @@ def _height(width: int, height: int, w: int) -> int:
 
 def _encode_decoded(original: Image.Image, result: _Encoded, params: ImagesParams, threads: int) -> None:
     """Every output of one image into `result`; the decoded copies are freed when this returns."""
+    from PIL import Image
+
     job = result.job
     prepared = _prepare(original)
     flat = job.source.suffix.lower() in (".png", ".gif") and prepared.getcolors(256) is not None
@@ -241,10 +248,12 @@ class _Bounds:
 
 def _encode(job: _Job, params: ImagesParams, threads: int, bounds: _Bounds) -> tuple[_Encoded, int]:
     """One image encoded within the bounds; with the bytes the budget held while it was decoded (0: none)."""
+    from PIL import Image
+
     result = _Encoded(job)
     held = 0
     try:
-        with Image.open(job.source) as original:
+        with open_image(job.source) as original:
             # Measured again: the file may have been replaced since the plan read its header.
             header = header_of(original, bounds.pixels)
             resized = {(o.width, _height(header.width, header.height, o.width)) for o in job.outputs}
