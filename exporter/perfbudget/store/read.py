@@ -131,7 +131,7 @@ class _Slots:
         """Slot i as a row: its bucket counts (non-cumulative, +Inf last), then its sum."""
         b = i * self.words
         seq = self.q[b]
-        row: Row = self.q[b + 1 : b + 1 + self.n].tolist()
+        row: Row = cast(Row, self.q[b + 1 : b + 1 + self.n].tolist())  # counts: ints, a float row's prefix
         total = self.d[b + self.words - 1]
         if seq != self.before[i] or seq != self.after[i] or seq & 1 or sum(row) * 2 != seq:
             row, total = self._settle(i, row, total)
@@ -145,8 +145,8 @@ class _Slots:
         counts = tuple(accumulate(self.q[b + 1 : b + 1 + self.n]))
         total = self.d[b + self.words - 1]
         if seq != self.before[i] or seq != self.after[i] or seq & 1 or counts[-1] * 2 != seq:
-            row, total = self._settle(i, self.q[b + 1 : b + 1 + self.n].tolist(), total)
-            return tuple(accumulate(row)), total
+            row, total = self._settle(i, cast(Row, self.q[b + 1 : b + 1 + self.n].tolist()), total)
+            return tuple(int(c) for c in accumulate(row)), total
         return counts, total
 
     def counter(self, i: int) -> float:
